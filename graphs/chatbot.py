@@ -1,0 +1,5 @@
+"""The chatbot graph for `langgraph dev`: compiled without a checkpointer (the server has its own)."""
+
+from agent.graph import builder
+
+graph = builder().compile()

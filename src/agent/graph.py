@@ -1,0 +1,66 @@
+"""Wiring only: the conversation graph `START -> trim -> call_model -> END`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages.utils import count_tokens_approximately
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+from langgraph.store.memory import InMemoryStore
+
+from agent.context import Context
+from agent.models import chat_model as configured_chat_model
+from agent.models.tokens import token_counter as configured_token_counter
+from agent.nodes import CounterFactory, ModelFactory, make_call_model, make_trim
+from agent.state import State
+from agent.window import TokenCounter
+
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+
+
+def _model_factory(chat_model: BaseChatModel | None) -> ModelFactory:
+    """Use the given model for every run, or build the configured one per run's settings."""
+    if chat_model is not None:
+        return lambda context: chat_model
+    return lambda context: configured_chat_model(context.model, context.temperature)
+
+
+def _counter_factory(
+    chat_model: BaseChatModel | None, token_counter: TokenCounter | None
+) -> CounterFactory:
+    """Count with the given counter, an approximation for injected models, or the backend's."""
+    if token_counter is not None:
+        return lambda context: token_counter
+    if chat_model is not None:
+        return lambda context: count_tokens_approximately
+    return lambda context: configured_token_counter(context.model)
+
+
+def builder(
+    *, chat_model: BaseChatModel | None = None, token_counter: TokenCounter | None = None
+) -> StateGraph[Any, Any, Any, Any]:
+    """The uncompiled graph, for callers that compile it themselves (e.g. the LangGraph server)."""
+    graph = StateGraph(State, context_schema=Context)
+    graph.add_node(make_trim(_counter_factory(chat_model, token_counter)))
+    graph.add_node(make_call_model(_model_factory(chat_model)))
+    graph.add_edge(START, "trim")
+    graph.add_edge("trim", "call_model")
+    graph.add_edge("call_model", END)
+    return graph
+
+
+def build_graph(
+    *,
+    chat_model: BaseChatModel | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    store: BaseStore | None = None,
+    token_counter: TokenCounter | None = None,
+) -> Graph:
+    """A compiled graph for Python use; evicted messages go to `store` (in memory by default)."""
+    return builder(chat_model=chat_model, token_counter=token_counter).compile(
+        checkpointer=checkpointer, store=store if store is not None else InMemoryStore()
+    )

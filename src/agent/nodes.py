@@ -1,0 +1,115 @@
+"""The graph's nodes: `trim` keeps the stored window valid and bounded, `call_model` answers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+
+from agent.context import DEFAULT_PERSONA, Context
+from agent.errors import EmptyMessageError, InvalidMessageError
+from agent.memory.archive import StoreArchive
+from agent.personas import Persona, get_persona
+from agent.state import State
+from agent.window import TokenCounter, plan_window, valid_messages
+
+log = logging.getLogger(__name__)
+
+ModelFactory = Callable[[Context], BaseChatModel]
+CounterFactory = Callable[[Context], TokenCounter]
+
+
+def thread_persona(state: State, context: Context) -> tuple[str, dict[str, Any]]:
+    """The persona for this turn: named in the run, else the thread's, else the default."""
+    name = (
+        context.persona
+        or state.get("persona")
+        or os.environ.get("AGENT_PERSONA", "").strip()
+        or DEFAULT_PERSONA
+    )
+    return name, {**state.get("persona_vars", {}), **context.persona_vars}
+
+
+def message_text(message: BaseMessage) -> str:
+    """The plain text of a message, whatever shape its content has."""
+    return str(message.text)
+
+
+def require_user_turn(messages: list[BaseMessage]) -> None:
+    """Reject a run whose newest message is not a non-empty user message."""
+    if not messages or not isinstance(messages[-1], HumanMessage):
+        raise InvalidMessageError("A turn must end with a user message ({'role': 'user', ...}).")
+    if not message_text(messages[-1]).strip():
+        raise EmptyMessageError()
+
+
+def archive_evicted(
+    runtime: Runtime[Context], start: int, evicted: list[BaseMessage]
+) -> None:
+    """Hand evicted messages to the thread's transcript archive (the run's store)."""
+    thread_id = runtime.execution_info.thread_id if runtime.execution_info else None
+    if runtime.store is None or thread_id is None:
+        log.warning("No store or thread id: %d evicted message(s) not archived.", len(evicted))
+        return
+    StoreArchive(runtime.store).append(thread_id, start, evicted)
+
+
+def make_trim(counter_for: CounterFactory) -> Callable[..., dict[str, Any]]:
+    """Build the `trim` node around a token counter factory."""
+
+    def trim(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Validate the new message, then drop invalid and evict old messages from the state."""
+        context = Context.coerce(runtime.context)
+        messages = list(state.get("messages", []))
+        require_user_turn(messages)
+        name, variables = thread_persona(state, context)
+        persona = get_persona(name)
+        system = persona.format([], variables)
+        count = counter_for(context)
+        plan = plan_window(
+            messages,
+            max_turns=context.max_turns,
+            max_tokens=context.max_tokens,
+            low_water=context.low_water,
+            count_tokens=count,
+            fixed_tokens=count(system) if context.max_tokens is not None else 0,
+        )
+        archived = state.get("archived", 0)
+        if plan.evict:
+            archive_evicted(runtime, archived, plan.evict)
+        removals = [RemoveMessage(id=m.id) for m in plan.drop + plan.evict if m.id]
+        return {
+            "messages": removals,
+            "persona": name,
+            "persona_vars": variables,
+            "archived": archived + len(plan.evict),
+        }
+
+    return trim
+
+
+def model_input(state: State, persona: Persona) -> list[BaseMessage]:
+    """What the model is sent: the persona's system message first, then the valid window."""
+    window = valid_messages(state.get("messages", []), turn_pending=True)
+    return persona.format(window, state.get("persona_vars", {}))
+
+
+def make_call_model(model_for: ModelFactory) -> Callable[..., dict[str, Any]]:
+    """Build the `call_model` node around a chat model factory."""
+
+    def call_model(
+        state: State, runtime: Runtime[Context], config: RunnableConfig
+    ) -> dict[str, Any]:
+        """Send the persona prompt and window to the model; tokens stream to `messages` mode."""
+        context = Context.coerce(runtime.context)
+        persona = get_persona(state.get("persona") or DEFAULT_PERSONA)
+        reply = model_for(context).invoke(model_input(state, persona), config)
+        return {"messages": [reply]}
+
+    return call_model

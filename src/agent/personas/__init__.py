@@ -1,0 +1,161 @@
+"""Personas: prompt templates kept as data files (built-in ones here, users' in AGENT_PERSONAS_DIR).
+
+A persona file (TOML or YAML) holds `system` (the system prompt, with optional `{variables}`),
+an optional `description`, and optional `variables` giving defaults for those variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from langchain_core.messages import BaseMessage
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+from agent.errors import MissingVariableError, PersonaFileError, UnknownPersonaError
+
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+PERSONA_SUFFIXES = (".toml", ".yaml", ".yml")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_FIELDS = {"system", "description", "variables"}
+
+
+@dataclass(frozen=True)
+class Persona:
+    """Who the bot is: a system prompt template plus defaults for its variables."""
+
+    name: str
+    system: str
+    description: str = ""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def template(self) -> ChatPromptTemplate:
+        """The prompt: the system message first, then the conversation window."""
+        return ChatPromptTemplate.from_messages(
+            [("system", self.system), MessagesPlaceholder("messages")]
+        )
+
+    @property
+    def required_variables(self) -> list[str]:
+        """Variables the system prompt uses (those without defaults must be supplied)."""
+        return sorted(set(self.template.input_variables) - {"messages"})
+
+    def values(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Merge defaults and given values, failing on the first variable that has neither."""
+        merged = {**self.variables, **(given or {})}
+        for name in self.required_variables:
+            if name not in merged:
+                raise MissingVariableError(self.name, name)
+        return {name: merged[name] for name in self.required_variables}
+
+    def format(
+        self, messages: Sequence[BaseMessage], given: Mapping[str, Any] | None = None
+    ) -> list[BaseMessage]:
+        """Build the model input: this persona's system message, then the window."""
+        return self.template.format_messages(messages=list(messages), **self.values(given))
+
+
+def parse_persona(path: Path) -> Persona:
+    """Read and validate one persona file, naming the file and field on any problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        raise PersonaFileError(str(path), f"cannot be read: {error}") from error
+    if not _NAME.match(path.stem):
+        raise PersonaFileError(str(path), "file name must be letters, digits, '-' or '_'")
+    if not isinstance(data, dict):
+        raise PersonaFileError(str(path), "must be a table/mapping with a 'system' field")
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise PersonaFileError(
+            str(path), f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELDS))}"
+        )
+    system = data.get("system")
+    if not isinstance(system, str) or not system.strip():
+        raise PersonaFileError(str(path), "field 'system' must be a non-empty string")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise PersonaFileError(str(path), "field 'description' must be a string")
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int | float) for k, v in variables.items()
+    ):
+        raise PersonaFileError(str(path), "field 'variables' must map names to string defaults")
+    persona = Persona(
+        name=path.stem,
+        system=system.strip(),
+        description=description.strip(),
+        variables={k: str(v) for k, v in variables.items()},
+        source=str(path),
+    )
+    _check_template(persona)
+    return persona
+
+
+def _check_template(persona: Persona) -> None:
+    """Fail early on a system prompt whose braces do not form a valid template."""
+    try:
+        persona.required_variables  # noqa: B018 - parsing the template is the check
+    except (ValueError, KeyError) as error:
+        raise PersonaFileError(
+            persona.source, f"field 'system' is not a valid template ({error}); write {{{{ for {{"
+        ) from error
+
+
+def persona_files(directory: Path) -> list[Path]:
+    """List the persona files in a directory, in a stable order."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix in PERSONA_SUFFIXES and p.is_file())
+
+
+def user_personas_dir() -> Path | None:
+    """The directory of the user's own personas, from AGENT_PERSONAS_DIR."""
+    value = os.environ.get("AGENT_PERSONAS_DIR", "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def _signature(directory: Path | None) -> tuple[tuple[str, float], ...]:
+    """Files and modification times, so edits to persona files are picked up without restart."""
+    if directory is None:
+        return ()
+    return tuple((str(p), p.stat().st_mtime) for p in persona_files(directory))
+
+
+@lru_cache(maxsize=8)
+def _load(directory: str | None, signature: tuple[tuple[str, float], ...]) -> dict[str, Persona]:
+    """Load built-ins, then the user's files (which may override a built-in by name)."""
+    del signature  # part of the cache key only
+    personas = {p.stem: parse_persona(p) for p in persona_files(BUILTIN_DIR)}
+    if directory is not None:
+        personas.update({p.stem: parse_persona(p) for p in persona_files(Path(directory))})
+    return personas
+
+
+def load_personas(directory: Path | None = None) -> dict[str, Persona]:
+    """All personas by name; `directory` defaults to AGENT_PERSONAS_DIR."""
+    directory = directory if directory is not None else user_personas_dir()
+    if directory is not None and not directory.is_dir():
+        raise PersonaFileError(str(directory), "AGENT_PERSONAS_DIR is not a directory")
+    return dict(_load(str(directory) if directory else None, _signature(directory)))
+
+
+def get_persona(name: str, directory: Path | None = None) -> Persona:
+    """Look a persona up by name, listing the available ones when it does not exist."""
+    personas = load_personas(directory)
+    if name not in personas:
+        raise UnknownPersonaError(name, personas)
+    return personas[name]
+
+
+__all__ = ["Persona", "get_persona", "load_personas", "parse_persona"]

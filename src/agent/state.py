@@ -1,0 +1,18 @@
+"""The graph state: the window of messages plus what a thread must remember between turns."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+
+class State(TypedDict, total=False):
+    """A thread's stored state; `messages` is the window (the system prompt is never stored)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    persona: str
+    persona_vars: dict[str, Any]
+    archived: int
