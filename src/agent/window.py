@@ -170,8 +170,8 @@ def plan_window(
     drop = invalid_messages(messages, turn_pending=turn_pending)
     dropped = {id(m) for m in drop}
     groups = exchanges([m for m in messages if id(m) not in dropped])
-    costs = [count_tokens(group) for group in groups] if max_tokens is not None else [0] * len(
-        groups
+    costs = (
+        [count_tokens(group) for group in groups] if max_tokens is not None else [0] * len(groups)
     )
     kept = exchanges_to_keep(
         costs,

@@ -78,7 +78,8 @@ def parse_persona(path: Path) -> Persona:
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
         raise PersonaFileError(
-            str(path), f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELDS))}"
+            str(path),
+            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELDS))}",
         )
     system = data.get("system")
     if not isinstance(system, str) or not system.strip():
