@@ -85,9 +85,8 @@ class Context:
             known = {f.name for f in fields(cls)}
             unknown = sorted(set(value) - known)
             if unknown:
-                raise ValueError(
-                    f"Unknown context field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}."
-                )
+                names, allowed = ", ".join(unknown), ", ".join(sorted(known))
+                raise ValueError(f"Unknown context field(s) {names}; known: {allowed}.")
             return cls(**value)
         raise TypeError(f"Context must be a Context or a dict, not {type(value).__name__}.")
 
