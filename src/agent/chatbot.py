@@ -141,7 +141,6 @@ class Chatbot:
         """
         turn, message = self._turn(text)
         received: list[str] = []
-        finished = False
         try:
             for event in self.graph.stream(
                 turn,
@@ -154,13 +153,12 @@ class Chatbot:
                 if piece:
                     received.append(piece)
                     yield piece
-            finished = True
         except Exception:
             self._rollback(message)
             raise
-        finally:
-            if not finished:
-                self._settle_interrupted(message, "".join(received))
+        except BaseException:  # the consumer stopped early (GeneratorExit) or Ctrl-C
+            self._settle_interrupted(message, "".join(received))
+            raise
 
     async def asay(self, text: str) -> str:
         """Async `say`."""
@@ -170,7 +168,6 @@ class Chatbot:
         """Async `stream`, with the same saving rules."""
         turn, message = self._turn(text)
         received: list[str] = []
-        finished = False
         try:
             async for event in self.graph.astream(
                 turn,
@@ -183,13 +180,12 @@ class Chatbot:
                 if piece:
                     received.append(piece)
                     yield piece
-            finished = True
         except Exception:
             self._rollback(message)
             raise
-        finally:
-            if not finished:
-                self._settle_interrupted(message, "".join(received))
+        except BaseException:  # the consumer stopped early (GeneratorExit) or Ctrl-C
+            self._settle_interrupted(message, "".join(received))
+            raise
 
     # --- keeping the history valid ---------------------------------------------------------
 
