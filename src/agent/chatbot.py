@@ -19,13 +19,12 @@ from agent.errors import EmptyMessageError
 from agent.graph import Graph, build_graph
 from agent.nodes import thread_persona
 from agent.personas import get_persona
-from agent.state import State
 from agent.window import valid_messages
 
 INTERRUPTED = "interrupted"
 
 
-def chunk_text(event: tuple[Any, dict[str, Any]]) -> str:
+def chunk_text(event: Any) -> str:
     """The text a `messages`-mode event adds to the reply, or '' for anything else."""
     chunk, metadata = event
     if metadata.get("langgraph_node") != "call_model" or not isinstance(chunk, AIMessageChunk):
@@ -75,7 +74,7 @@ class Chatbot:
             "max_tokens": max_tokens,
             "low_water": low_water,
         }
-        self._settings = {k: v for k, v in settings.items() if v is not None}
+        self._settings: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
         Context(**self._settings)  # validate now, not at the first turn
         self.thread_id = thread_id or str(uuid.uuid4())
         self._persona: str | None = None
@@ -118,7 +117,7 @@ class Chatbot:
 
     def history(self) -> list[BaseMessage]:
         """What the model sees next turn: the persona's system message, then the window."""
-        values: State = self._state().values
+        values = self._state().values
         name, variables = thread_persona(values, self.context())
         window = valid_messages(values.get("messages", []), turn_pending=False)
         return get_persona(name).format(window, variables)
@@ -202,8 +201,10 @@ class Chatbot:
     def _settle_interrupted(self, message: HumanMessage, partial: str) -> None:
         """After an early stop, save what the user saw as an interrupted reply, or roll back."""
         messages = self._state().values.get("messages", [])
-        if messages and isinstance(messages[-1], AIMessage) and any(
-            m.id == message.id for m in messages
+        if (
+            messages
+            and isinstance(messages[-1], AIMessage)
+            and any(m.id == message.id for m in messages)
         ):
             return  # the reply was saved before the stop
         if not partial:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -25,7 +25,7 @@ ModelFactory = Callable[[Context], BaseChatModel]
 CounterFactory = Callable[[Context], TokenCounter]
 
 
-def thread_persona(state: State, context: Context) -> tuple[str, dict[str, Any]]:
+def thread_persona(state: Mapping[str, Any], context: Context) -> tuple[str, dict[str, Any]]:
     """The persona for this turn: named in the run, else the thread's, else the default."""
     name = (
         context.persona
@@ -41,7 +41,7 @@ def message_text(message: BaseMessage) -> str:
     return str(message.text)
 
 
-def require_user_turn(messages: list[BaseMessage]) -> None:
+def require_user_turn(messages: Sequence[BaseMessage]) -> None:
     """Reject a run whose newest message is not a non-empty user message."""
     if not messages or not isinstance(messages[-1], HumanMessage):
         raise InvalidMessageError("A turn must end with a user message ({'role': 'user', ...}).")
@@ -49,9 +49,7 @@ def require_user_turn(messages: list[BaseMessage]) -> None:
         raise EmptyMessageError()
 
 
-def archive_evicted(
-    runtime: Runtime[Context], start: int, evicted: list[BaseMessage]
-) -> None:
+def archive_evicted(runtime: Runtime[Context], start: int, evicted: list[BaseMessage]) -> None:
     """Hand evicted messages to the thread's transcript archive (the run's store)."""
     thread_id = runtime.execution_info.thread_id if runtime.execution_info else None
     if runtime.store is None or thread_id is None:

@@ -42,7 +42,7 @@ class WindowPlan:
 def tool_call_ids(message: BaseMessage) -> set[str]:
     """Return the ids of the tool calls an assistant message makes (empty for other messages)."""
     if isinstance(message, AIMessage):
-        return {call["id"] for call in message.tool_calls if call.get("id")}
+        return {call_id for call in message.tool_calls if (call_id := call.get("id"))}
     return set()
 
 
