@@ -39,6 +39,9 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests graphs bench
 	$(VENV)/bin/mypy --strict src
 
+bench: setup
+	$(PY) -m bench.run
+
 format: setup
 	$(VENV)/bin/ruff check --fix src tests graphs bench
 	$(VENV)/bin/ruff format src tests graphs bench
