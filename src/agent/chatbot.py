@@ -64,6 +64,7 @@ class Chatbot:
         max_turns: int | None = None,
         max_tokens: int | None = None,
         low_water: float | None = None,
+        max_reply_tokens: int | None = None,
         durability: Durability = "exit",
         **persona_vars: Any,
     ) -> None:
@@ -73,6 +74,7 @@ class Chatbot:
             "max_turns": max_turns,
             "max_tokens": max_tokens,
             "low_water": low_water,
+            "max_reply_tokens": max_reply_tokens,
         }
         self._settings: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
         Context(**self._settings)  # validate now, not at the first turn

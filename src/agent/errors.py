@@ -67,3 +67,89 @@ class MessageTooLargeError(AgentError, ValueError):
 
 class InvalidMessageError(AgentError, ValueError):
     """Raised for graph input that the conversation cannot take (e.g. a system message)."""
+
+
+# --- model errors: each names the backend and says what to do --------------------------------
+
+
+class EmbeddedModelError(AgentError, RuntimeError):
+    """Raised when the embedded model cannot be found or its llama.cpp server cannot start."""
+
+
+class ModelError(AgentError, RuntimeError):
+    """Base class for a failed model call; `backend` names where the call went."""
+
+    summary = "The model call failed"
+    advice = "Check the model server and try again."
+
+    def __init__(self, backend: str, detail: str = "") -> None:
+        self.backend = backend
+        self.detail = detail
+        super().__init__(f"{self.summary} ({backend}). {self.advice}" + self._detail())
+
+    def _detail(self) -> str:
+        """The server's own words, trimmed, for the curious."""
+        detail = " ".join(self.detail.split())
+        return f" Server said: {detail[:200]}" if detail else ""
+
+
+class ModelUnreachableError(ModelError):
+    """Raised when the model endpoint cannot be reached at all (refused, DNS, timeout)."""
+
+    summary = "The model server cannot be reached"
+    advice = (
+        "Start it (see docs/models.md) or fix OPENAI_BASE_URL / AGENT_BASE_URL; unset both to use "
+        "the embedded model."
+    )
+
+
+class ModelConnectionLostError(ModelError):
+    """Raised when the connection to the model drops in the middle of a reply."""
+
+    summary = "The connection to the model was lost mid-reply"
+    advice = "The turn was not saved; send the message again."
+
+
+class ModelAuthError(ModelError):
+    """Raised for a rejected API key (HTTP 401/403)."""
+
+    summary = "The model server rejected the API key"
+    advice = "Set a valid OPENAI_API_KEY for this server."
+
+
+class ModelRateLimitError(ModelError):
+    """Raised for HTTP 429 once the retries with backoff are used up."""
+
+    summary = "The model server is rate limiting or out of quota"
+    advice = "Wait a moment and send the message again, or check the account's quota."
+
+
+class ModelNotFoundError(ModelError):
+    """Raised for HTTP 404: unknown model name or wrong base URL path."""
+
+    summary = "The model server does not know this model or path"
+    advice = "Set AGENT_MODEL to a model the server serves, and make sure the base URL ends in /v1."
+
+
+class ContextOverflowError(ModelError):
+    """Raised when the prompt does not fit the model's context window."""
+
+    summary = "The conversation does not fit the model's context window"
+    advice = (
+        "Lower AGENT_MAX_TOKENS / AGENT_MAX_TURNS so the window is smaller, or give the model more "
+        "context (AGENT_CONTEXT_SIZE for the embedded model)."
+    )
+
+
+class ModelServerError(ModelError):
+    """Raised for HTTP 5xx once the retries with backoff are used up."""
+
+    summary = "The model server failed (server error)"
+    advice = "Try again later; check the server's logs if it keeps happening."
+
+
+class ModelRequestError(ModelError):
+    """Raised for any other rejected request (HTTP 4xx)."""
+
+    summary = "The model server rejected the request"
+    advice = "Check the model name and settings (docs/models.md)."

@@ -5,20 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from langchain_core.messages import BaseMessage, messages_from_dict, message_to_dict
-from langgraph.store.base import BaseStore
+from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
+from langgraph.store.base import BaseStore, GetOp, Item, PutOp
 
 TRANSCRIPT = "transcript"
+PAGE = 500
 
 
 class Archive(Protocol):
     """Append-only per-thread storage for messages that left the window."""
 
     def append(self, thread_id: str, start: int, messages: Sequence[BaseMessage]) -> None:
-        """Store messages as entries start, start+1, ... (re-appending the same range is a no-op)."""
+        """Store messages as entries start, start+1, ... (re-appending a range overwrites it)."""
 
-    def read(self, thread_id: str) -> list[BaseMessage]:
-        """Return a thread's archived messages, oldest first."""
+    def read(self, thread_id: str, count: int | None = None) -> list[BaseMessage]:
+        """Return a thread's archived messages, oldest first (the first `count` if given)."""
 
     def delete(self, thread_id: str) -> None:
         """Forget a thread's archive."""
@@ -29,32 +30,70 @@ def entry_key(position: int) -> str:
     return f"{position:012d}"
 
 
+def namespace(thread_id: str) -> tuple[str, str]:
+    """The store namespace of one thread's transcript."""
+    return (TRANSCRIPT, thread_id)
+
+
+def _messages(items: Sequence[Item]) -> list[BaseMessage]:
+    """Decode stored entries in key order."""
+    found = sorted(items, key=lambda item: item.key)
+    return messages_from_dict([item.value for item in found])
+
+
 class StoreArchive:
-    """An archive on any LangGraph BaseStore (InMemoryStore, SqliteStore, PostgresStore...)."""
+    """An archive on any LangGraph BaseStore (InMemoryStore, SqliteStore, PostgresStore...).
+
+    Entries are keyed by position, so reading the first `count` is a batch of key lookups (no
+    search ordering involved) and a retried append overwrites instead of duplicating.
+    """
 
     def __init__(self, store: BaseStore) -> None:
         self.store = store
 
     def append(self, thread_id: str, start: int, messages: Sequence[BaseMessage]) -> None:
-        """Write one item per message; keys are positions, so a retried write cannot duplicate."""
-        for offset, message in enumerate(messages):
-            self.store.put(
-                (TRANSCRIPT, thread_id), entry_key(start + offset), message_to_dict(message)
-            )
+        """Write one entry per message, in one batch (one transaction on SQL stores)."""
+        ops = [
+            PutOp(namespace(thread_id), entry_key(start + offset), message_to_dict(message))
+            for offset, message in enumerate(messages)
+        ]
+        if ops:
+            self.store.batch(ops)
 
-    def read(self, thread_id: str) -> list[BaseMessage]:
-        """Page through the thread's items and return them in append order."""
-        items, offset, page = [], 0, 500
-        while True:
-            batch = self.store.search((TRANSCRIPT, thread_id), limit=page, offset=offset)
-            items.extend(batch)
-            if len(batch) < page:
+    def read(self, thread_id: str, count: int | None = None) -> list[BaseMessage]:
+        """Entries 0..count-1 (the thread state's `archived` is the count), else all of them.
+
+        Lookups by key, a page at a time: positions are contiguous, so without a count reading
+        stops at the first page with a missing entry.
+        """
+        items: list[Item] = []
+        for first in range(0, count if count is not None else 2**62, PAGE):
+            last = first + PAGE if count is None else min(first + PAGE, count)
+            ops = [GetOp(namespace(thread_id), entry_key(k)) for k in range(first, last)]
+            page = [item for item in self.store.batch(ops) if isinstance(item, Item)]
+            items.extend(page)
+            if len(page) < len(ops):
                 break
-            offset += page
-        items.sort(key=lambda item: item.key)
-        return messages_from_dict([item.value for item in items])
+        return _messages(items)
+
+    async def aread(self, thread_id: str, count: int | None = None) -> list[BaseMessage]:
+        """Async `read`."""
+        items: list[Item] = []
+        for first in range(0, count if count is not None else 2**62, PAGE):
+            last = first + PAGE if count is None else min(first + PAGE, count)
+            ops = [GetOp(namespace(thread_id), entry_key(k)) for k in range(first, last)]
+            page = [item for item in await self.store.abatch(ops) if isinstance(item, Item)]
+            items.extend(page)
+            if len(page) < len(ops):
+                break
+        return _messages(items)
 
     def delete(self, thread_id: str) -> None:
-        """Delete every archived item of the thread."""
-        for item in self.store.search((TRANSCRIPT, thread_id), limit=1_000_000):
-            self.store.delete((TRANSCRIPT, thread_id), item.key)
+        """Delete every entry of the thread, a page per batch."""
+        while batch := self.store.search(namespace(thread_id), limit=PAGE):
+            self.store.batch([PutOp(namespace(thread_id), item.key, None) for item in batch])
+
+    async def adelete(self, thread_id: str) -> None:
+        """Async `delete`."""
+        while batch := await self.store.asearch(namespace(thread_id), limit=PAGE):
+            await self.store.abatch([PutOp(namespace(thread_id), item.key, None) for item in batch])

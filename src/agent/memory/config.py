@@ -1,0 +1,89 @@
+"""Where memory lives: AGENT_DB_URL (or an explicit url) parsed into a backend and a target.
+
+- unset or empty: a SQLite file `agent.db` in the data directory ($AGENT_HOME, else the
+  platform's user data directory);
+- a path, `sqlite:///relative.db` or `sqlite:////absolute.db`: that SQLite file;
+- `postgresql://...` (or `postgres://...`): PostgreSQL;
+- `memory` (or `:memory:`): in-process memory, gone when the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from agent.memory.errors import DatabaseURLError
+
+APP_NAME = "agent"
+DB_FILE = "agent.db"
+Kind = Literal["memory", "sqlite", "postgres"]
+
+
+def data_dir() -> Path:
+    """The user's data directory: $AGENT_HOME, else the platform's (e.g. ~/.local/share/agent)."""
+    override = os.environ.get("AGENT_HOME", "").strip()
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_sqlite_path() -> Path:
+    """The SQLite file used when AGENT_DB_URL is unset."""
+    return data_dir() / DB_FILE
+
+
+@dataclass(frozen=True)
+class Location:
+    """A parsed database location: the backend, and its file path or connection URL."""
+
+    kind: Kind
+    target: str
+
+    def describe(self) -> str:
+        """The location for messages and logs, with any password hidden."""
+        if self.kind == "postgres":
+            return redact(self.target)
+        if self.kind == "sqlite":
+            return f"sqlite:{self.target}"
+        return "memory"
+
+
+def redact(url: str) -> str:
+    """Hide the password of a connection URL."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def configured_url(url: str | None = None) -> str:
+    """The url given, else $AGENT_DB_URL, else '' (the default SQLite file)."""
+    if url is not None:
+        return url.strip()
+    return os.environ.get("AGENT_DB_URL", "").strip()
+
+
+def parse_location(url: str | None = None) -> Location:
+    """Turn a database URL (or AGENT_DB_URL) into a Location; reject unknown schemes clearly."""
+    value = configured_url(url)
+    if not value:
+        return Location("sqlite", str(default_sqlite_path()))
+    if value.lower() in ("memory", ":memory:", "sqlite://", "sqlite:///:memory:"):
+        return Location("memory", "memory")
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if scheme in ("postgresql", "postgres"):
+        return Location("postgres", value)
+    if scheme == "sqlite":
+        path = value.split("://", 1)[1]
+        if not path.startswith("/") or path == "/":
+            raise DatabaseURLError(value)
+        return Location("sqlite", str(Path(path[1:]).expanduser()))
+    if scheme:
+        raise DatabaseURLError(value)
+    return Location("sqlite", str(Path(value).expanduser()))
