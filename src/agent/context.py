@@ -58,6 +58,13 @@ class Context:
             "prefix stays cached for many turns; $AGENT_LOW_WATER."
         },
     )
+    max_reply_tokens: int | None = field(
+        default=None,
+        metadata={
+            "description": "Most tokens one reply may have (None: the model's limit); "
+            "$AGENT_MAX_REPLY_TOKENS."
+        },
+    )
 
     def __post_init__(self) -> None:
         """Fill unset fields from the environment, then reject impossible settings."""
@@ -72,6 +79,10 @@ class Context:
             self.max_tokens = int(os.environ["AGENT_MAX_TOKENS"])
         if self.low_water == defaults["low_water"] and _env("AGENT_LOW_WATER"):
             self.low_water = float(os.environ["AGENT_LOW_WATER"])
+        if self.max_reply_tokens is None and _env("AGENT_MAX_REPLY_TOKENS"):
+            self.max_reply_tokens = int(os.environ["AGENT_MAX_REPLY_TOKENS"])
+        if self.max_reply_tokens is not None and self.max_reply_tokens < 1:
+            raise ValueError(f"max_reply_tokens must be >= 1, got {self.max_reply_tokens!r}.")
         validate_window_settings(self.max_turns, self.max_tokens, self.low_water)
 
     @classmethod

@@ -26,7 +26,12 @@ def _model_factory(chat_model: BaseChatModel | None) -> ModelFactory:
     """Use the given model for every run, or build the configured one per run's settings."""
     if chat_model is not None:
         return lambda context: chat_model
-    return lambda context: configured_chat_model(context.model, context.temperature)
+    return lambda context: configured_chat_model(
+        context.model,
+        context.temperature,
+        max_reply_tokens=context.max_reply_tokens,
+        window_tokens=context.max_tokens,
+    )
 
 
 def _counter_factory(
@@ -37,7 +42,9 @@ def _counter_factory(
         return lambda context: token_counter
     if chat_model is not None:
         return lambda context: count_tokens_approximately
-    return lambda context: configured_token_counter(context.model)
+    return lambda context: configured_token_counter(
+        context.model, window_tokens=context.max_tokens
+    )
 
 
 def builder(

@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from agent.context import DEFAULT_PERSONA, Context
 from agent.errors import EmptyMessageError, InvalidMessageError
 from agent.memory.archive import StoreArchive
+from agent.models.failures import describe_model, model_errors
 from agent.personas import Persona, get_persona
 from agent.state import State
 from agent.window import TokenCounter, plan_window, valid_messages
@@ -107,7 +108,9 @@ def make_call_model(model_for: ModelFactory) -> Callable[..., dict[str, Any]]:
         """Send the persona prompt and window to the model; tokens stream to `messages` mode."""
         context = Context.coerce(runtime.context)
         persona = get_persona(state.get("persona") or DEFAULT_PERSONA)
-        reply = model_for(context).invoke(model_input(state, persona), config)
+        model = model_for(context)
+        with model_errors(describe_model(model)):
+            reply = model.invoke(model_input(state, persona), config)
         return {"messages": [reply]}
 
     return call_model

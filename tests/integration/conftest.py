@@ -1,0 +1,31 @@
+"""Shared integration fixtures: one embedded llama.cpp server for the whole session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from agent.models.embedded import EmbeddedServer, shared_server, stop_shared_server
+
+# Short, deterministic replies keep the real-model tests fast on 2 cores.
+REPLY_TOKENS = 24
+
+
+@pytest.fixture(scope="session")
+def _embedded_session() -> Iterator[None]:
+    """Stop the process's embedded server (if any test started it) when the session ends."""
+    yield
+    stop_shared_server()
+
+
+@pytest.fixture
+def embedded_server(_embedded_session: None) -> EmbeddedServer:
+    """The process's embedded server (started once; a test that stops it gets a fresh one)."""
+    return shared_server()
+
+
+@pytest.fixture
+def short_replies() -> dict[str, object]:
+    """Chatbot settings for quick, repeatable answers from the real model."""
+    return {"temperature": 0.0, "max_reply_tokens": REPLY_TOKENS}
