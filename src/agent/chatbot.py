@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+)
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.base import BaseStore
 from langgraph.types import Durability, StateSnapshot
 
 from agent.context import Context
 from agent.errors import EmptyMessageError
 from agent.graph import Graph, build_graph
+from agent.memory import threads
+from agent.memory.savers import Memory, open_memory, wrap_savers
 from agent.nodes import thread_persona
 from agent.personas import get_persona
 from agent.window import valid_messages
 
 INTERRUPTED = "interrupted"
+log = logging.getLogger(__name__)
+BOOKKEEPING_FAILED = "Thread %s: the turn is saved, but updating its record or pruning failed."
 
 
 def chunk_text(event: Any) -> str:
@@ -44,11 +56,38 @@ def interrupted_reply(text: str) -> AIMessage:
     return AIMessage(content=text, response_metadata={INTERRUPTED: True})
 
 
+def rollback_update(
+    messages: Sequence[BaseMessage], message: HumanMessage
+) -> dict[str, Any] | None:
+    """The state update that removes a failed turn's user message, if it was saved."""
+    if messages and messages[-1].id == message.id:
+        return {"messages": [RemoveMessage(id=str(message.id))]}
+    return None
+
+
+def settle_update(
+    messages: Sequence[BaseMessage], message: HumanMessage, partial: str
+) -> dict[str, Any] | None:
+    """After an early stop: save what the user saw as an interrupted reply, or roll back."""
+    present = any(m.id == message.id for m in messages)
+    if present and messages and isinstance(messages[-1], AIMessage):
+        return None  # the reply was saved before the stop
+    if not partial:
+        return rollback_update(messages, message)
+    return {
+        "messages": [interrupted_reply(partial)]
+        if present
+        else [message, interrupted_reply(partial)]
+    }
+
+
 class Chatbot:
     """One conversation thread: `say`/`stream` a message, read `history()`.
 
-    Two Chatbots with the same thread id and checkpointer continue one conversation; different
-    thread ids never see each other's messages.
+    Two Chatbots with the same thread id and memory continue one conversation; different
+    thread ids never see each other's messages. Memory is `memory=` if given, else the
+    `checkpointer=`/`store=` given, else `open_memory()` (AGENT_DB_URL, by default a SQLite file
+    in the data directory), which the Chatbot then owns and `close()`s.
     """
 
     def __init__(
@@ -59,6 +98,7 @@ class Chatbot:
         chat_model: BaseChatModel | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         store: BaseStore | None = None,
+        memory: Memory | None = None,
         model: str | None = None,
         temperature: float | None = None,
         max_turns: int | None = None,
@@ -81,10 +121,13 @@ class Chatbot:
         self.thread_id = thread_id or str(uuid.uuid4())
         self._persona: str | None = None
         self._persona_vars: dict[str, Any] = {}
+        self._close_memory: weakref.finalize[[], Chatbot] | None = None
+        if memory is None and checkpointer is None and store is None:
+            memory = open_memory()
+            self._close_memory = weakref.finalize(self, memory.close)
+        self.memory: Memory = memory if memory is not None else wrap_savers(checkpointer, store)
         self.graph: Graph = build_graph(
-            chat_model=chat_model,
-            checkpointer=checkpointer if checkpointer is not None else InMemorySaver(),
-            store=store,
+            chat_model=chat_model, checkpointer=self.memory.checkpointer, store=self.memory.store
         )
         self._durability: Durability = durability
         if persona is not None or persona_vars:
@@ -138,8 +181,20 @@ class Chatbot:
         """Send a message and yield the reply's text as it is generated.
 
         The reply is saved when the stream ends. If the consumer stops early, what was received
-        is saved as an interrupted reply; if the model fails, the turn is rolled back.
+        is saved as an interrupted reply; if the model fails, the turn is rolled back. The turn
+        holds the thread's lock (another writer waits, see Memory.thread_lock), then updates the
+        thread's record and prunes its old checkpoints.
         """
+        require_text(text)
+        with self.memory.thread_lock(self.thread_id):
+            record = threads.begin_turn(self.memory, self.thread_id, text, self._persona)
+            try:
+                yield from self._stream_turn(text)
+            finally:
+                self._end_turn(record)
+
+    def _stream_turn(self, text: str) -> Iterator[str]:
+        """One turn through the graph, keeping the history valid however it ends."""
         turn, message = self._turn(text)
         received: list[str] = []
         try:
@@ -166,7 +221,20 @@ class Chatbot:
         return "".join([piece async for piece in self.astream(text)])
 
     async def astream(self, text: str) -> AsyncIterator[str]:
-        """Async `stream`, with the same saving rules."""
+        """Async `stream`, with the same saving rules, on async checkpointer methods."""
+        require_text(text)
+        async with self.memory.athread_lock(self.thread_id):
+            record = await threads.abegin_turn(self.memory, self.thread_id, text, self._persona)
+            pieces = self._astream_turn(text)
+            try:
+                async for piece in pieces:
+                    yield piece
+            finally:
+                await pieces.aclose()  # settle an early stop now, inside the lock
+                await self._aend_turn(record)
+
+    async def _astream_turn(self, text: str) -> AsyncGenerator[str, None]:
+        """Async `_stream_turn`."""
         turn, message = self._turn(text)
         received: list[str] = []
         try:
@@ -182,36 +250,113 @@ class Chatbot:
                     received.append(piece)
                     yield piece
         except Exception:
-            self._rollback(message)
+            await self._arollback(message)
             raise
         except BaseException:  # the consumer stopped early (GeneratorExit) or Ctrl-C
-            self._settle_interrupted(message, "".join(received))
+            await self._asettle_interrupted(message, "".join(received))
             raise
 
     # --- keeping the history valid ---------------------------------------------------------
 
     def _rollback(self, message: HumanMessage) -> None:
         """Remove a failed turn's user message so the thread is exactly as it was."""
-        from langchain_core.messages import RemoveMessage
+        self._apply(rollback_update(self._state().values.get("messages", []), message))
 
-        messages = self._state().values.get("messages", [])
-        if messages and messages[-1].id == message.id:
-            self.graph.update_state(
-                self.config, {"messages": [RemoveMessage(id=str(message.id))]}, as_node="call_model"
-            )
+    async def _arollback(self, message: HumanMessage) -> None:
+        """Async `_rollback`."""
+        state = await self.graph.aget_state(self.config)
+        await self._aapply(rollback_update(state.values.get("messages", []), message))
 
     def _settle_interrupted(self, message: HumanMessage, partial: str) -> None:
         """After an early stop, save what the user saw as an interrupted reply, or roll back."""
         messages = self._state().values.get("messages", [])
-        if (
-            messages
-            and isinstance(messages[-1], AIMessage)
-            and any(m.id == message.id for m in messages)
-        ):
-            return  # the reply was saved before the stop
-        if not partial:
-            self._rollback(message)
-            return
-        present = any(m.id == message.id for m in messages)
-        update = [interrupted_reply(partial)] if present else [message, interrupted_reply(partial)]
-        self.graph.update_state(self.config, {"messages": update}, as_node="call_model")
+        self._apply(settle_update(messages, message, partial))
+
+    async def _asettle_interrupted(self, message: HumanMessage, partial: str) -> None:
+        """Async `_settle_interrupted`."""
+        state = await self.graph.aget_state(self.config)
+        await self._aapply(settle_update(state.values.get("messages", []), message, partial))
+
+    def _apply(self, update: dict[str, Any] | None) -> None:
+        if update is not None:
+            self.graph.update_state(self.config, update, as_node="call_model")
+
+    async def _aapply(self, update: dict[str, Any] | None) -> None:
+        if update is not None:
+            await self.graph.aupdate_state(self.config, update, as_node="call_model")
+
+    # --- memory: bookkeeping, transcript, thread admin ---------------------------------------
+
+    def _end_turn(self, record: Mapping[str, Any]) -> None:
+        """Update the thread's record and prune old checkpoints (the turn itself is saved)."""
+        try:
+            threads.end_turn(self.memory, self.thread_id, record, self._state().values)
+            self.memory.prune(self.thread_id)
+        except Exception:  # report housekeeping trouble; failing the saved turn would mislead
+            log.warning(
+                "Thread %s: bookkeeping after the turn failed.", self.thread_id, exc_info=True
+            )
+
+    async def _aend_turn(self, record: Mapping[str, Any]) -> None:
+        """Async `_end_turn`."""
+        try:
+            state = await self.graph.aget_state(self.config)
+            await threads.aend_turn(self.memory, self.thread_id, record, state.values)
+            await self.memory.aprune(self.thread_id)
+        except Exception:
+            log.warning(
+                "Thread %s: bookkeeping after the turn failed.", self.thread_id, exc_info=True
+            )
+
+    def transcript(self) -> list[BaseMessage]:
+        """The whole conversation, in order and without duplicates: archived messages + window.
+
+        Unlike `history()` there is no system prompt and nothing is left out: the model sees only
+        the window, the transcript keeps everything (an interrupted reply keeps its
+        `response_metadata["interrupted"]` flag).
+        """
+        values = self._state().values
+        archived = self.memory.archive.read(self.thread_id, int(values.get("archived", 0)))
+        return threads.merge_transcript(archived, values.get("messages", []))
+
+    async def atranscript(self) -> list[BaseMessage]:
+        """Async `transcript`."""
+        values = (await self.graph.aget_state(self.config)).values
+        count = int(values.get("archived", 0))
+        archived = await self.memory.archive.aread(self.thread_id, count)
+        return threads.merge_transcript(archived, values.get("messages", []))
+
+    def export(self, format: Literal["json", "markdown"] = "json") -> str:
+        """This thread's whole transcript as JSON or Markdown (see agent.memory.threads)."""
+        return threads.export_thread(self.memory, self.thread_id, format)
+
+    def delete(self) -> bool:
+        """Delete this thread: checkpoints, transcript and listing; False if nothing was saved."""
+        return threads.delete_thread(self.memory, self.thread_id)
+
+    def close(self) -> None:
+        """Close the memory this Chatbot opened itself (memory handed in stays open)."""
+        if self._close_memory is not None:
+            self._close_memory()
+
+    def __enter__(self) -> Chatbot:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Chatbot:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
