@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ToolCall,
+    ToolCallChunk,
+    ToolMessage,
+)
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
 
 Reply = Callable[[Sequence[BaseMessage]], str]
@@ -95,3 +106,96 @@ class FakeChat(BaseChatModel):
 def model_texts(call: Sequence[BaseMessage]) -> list[tuple[str, str]]:
     """(type, text) pairs of one recorded model input, for readable assertions."""
     return [(m.type, str(m.text)) for m in call]
+
+
+# --- a scripted tool-calling model -------------------------------------------------------------
+
+ToolScript = Callable[[Sequence[BaseMessage]], AIMessage]
+NO_TOOLS_REPLY = "I have to answer without tools now."
+
+
+def tool_call(name: str, args: dict[str, Any], call_id: str | None = None) -> ToolCall:
+    """A tool call with a fresh id (as real models make)."""
+    return ToolCall(name=name, args=args, id=call_id or f"call_{uuid.uuid4().hex[:12]}")
+
+
+def call_then_answer(name: str, args_for: Callable[[str], dict[str, Any]]) -> ToolScript:
+    """Call tool `name` once per user message, then answer with what the tool returned."""
+
+    def script(messages: Sequence[BaseMessage]) -> AIMessage:
+        last = messages[-1]
+        if isinstance(last, ToolMessage):
+            return AIMessage(content=f"The tool said: {last.text}")
+        return AIMessage(content="", tool_calls=[tool_call(name, args_for(str(last.text)))])
+
+    return script
+
+
+class ToolCallingFake(BaseChatModel):
+    """Plays a script that may call tools; records inputs, offered tools and tool_choice.
+
+    Like a real API: with `tool_choice="none"` (or no tools bound) it cannot call tools. It streams
+    text and tool-call chunks, and every reply is a fresh message (its id comes from the run).
+    """
+
+    script: ToolScript
+    calls: list[list[BaseMessage]] = Field(default_factory=list)
+    offered: list[list[str]] = Field(default_factory=list)
+    tool_choices: list[Any] = Field(default_factory=list)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-tool-calling-chat"
+
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
+    ) -> Runnable[Any, AIMessage]:
+        schemas = [convert_to_openai_tool(t) for t in tools]
+        return self.bind(tools=schemas, tool_choice=tool_choice, **kwargs)
+
+    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
+        names = [t["function"]["name"] for t in kwargs.get("tools", [])]
+        choice = kwargs.get("tool_choice")
+        with self._lock:
+            self.calls.append(list(messages))
+            self.offered.append(names)
+            self.tool_choices.append(choice)
+        reply = self.script(messages)
+        if reply.tool_calls and (not names or choice == "none"):
+            return AIMessage(content=NO_TOOLS_REPLY)
+        return reply
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self._reply(messages, kwargs))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        reply = self._reply(messages, kwargs)
+        chunks = [AIMessageChunk(content=piece) for piece in pieces(str(reply.content))]
+        chunks += [
+            AIMessageChunk(
+                content="",
+                tool_call_chunks=[
+                    ToolCallChunk(
+                        name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=i
+                    )
+                ],
+            )
+            for i, call in enumerate(reply.tool_calls)
+        ]
+        for chunk in chunks:
+            if run_manager:
+                run_manager.on_llm_new_token(chunk.text, chunk=ChatGenerationChunk(message=chunk))
+            yield ChatGenerationChunk(message=chunk)

@@ -17,6 +17,7 @@ from langchain_core.messages import (
     HumanMessage,
     RemoveMessage,
 )
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
@@ -27,7 +28,7 @@ from agent.errors import EmptyMessageError
 from agent.graph import Graph, build_graph
 from agent.memory import threads
 from agent.memory.savers import Memory, open_memory, wrap_savers
-from agent.nodes import thread_persona
+from agent.nodes import Tool, thread_persona
 from agent.personas import get_persona
 from agent.window import valid_messages
 
@@ -59,10 +60,17 @@ def interrupted_reply(text: str) -> AIMessage:
 def rollback_update(
     messages: Sequence[BaseMessage], message: HumanMessage
 ) -> dict[str, Any] | None:
-    """The state update that removes a failed turn's user message, if it was saved."""
-    if messages and messages[-1].id == message.id:
-        return {"messages": [RemoveMessage(id=str(message.id))]}
-    return None
+    """The state update that removes a failed turn: its user message and any tool round after it."""
+    ids = [m.id for m in messages]
+    if message.id not in ids or is_final_reply(messages[-1]):
+        return None  # not saved, or the reply was saved before the failure
+    turn = messages[ids.index(message.id) :]
+    return {"messages": [RemoveMessage(id=str(m.id)) for m in turn]}
+
+
+def is_final_reply(message: BaseMessage) -> bool:
+    """An assistant message that ends a turn (not a request to run tools)."""
+    return isinstance(message, AIMessage) and not message.tool_calls
 
 
 def settle_update(
@@ -70,7 +78,7 @@ def settle_update(
 ) -> dict[str, Any] | None:
     """After an early stop: save what the user saw as an interrupted reply, or roll back."""
     present = any(m.id == message.id for m in messages)
-    if present and messages and isinstance(messages[-1], AIMessage):
+    if present and messages and is_final_reply(messages[-1]):
         return None  # the reply was saved before the stop
     if not partial:
         return rollback_update(messages, message)
@@ -99,6 +107,8 @@ class Chatbot:
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         store: BaseStore | None = None,
         memory: Memory | None = None,
+        tools: Sequence[Tool] = (),
+        retriever: BaseRetriever | None = None,
         model: str | None = None,
         temperature: float | None = None,
         max_turns: int | None = None,
@@ -127,7 +137,11 @@ class Chatbot:
             self._close_memory = weakref.finalize(self, memory.close)
         self.memory: Memory = memory if memory is not None else wrap_savers(checkpointer, store)
         self.graph: Graph = build_graph(
-            chat_model=chat_model, checkpointer=self.memory.checkpointer, store=self.memory.store
+            chat_model=chat_model,
+            checkpointer=self.memory.checkpointer,
+            store=self.memory.store,
+            tools=tools,
+            retriever=retriever,
         )
         self._durability: Durability = durability
         if persona is not None or persona_vars:

@@ -1,21 +1,32 @@
-"""Wiring only: the conversation graph `START -> trim -> call_model -> END`."""
+"""Wiring only: `START -> trim -> [retrieve ->] call_model [<-> tools] -> END`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages.utils import count_tokens_approximately
+from langchain_core.retrievers import BaseRetriever
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
 from agent.context import Context
 from agent.models import chat_model as configured_chat_model
 from agent.models.tokens import token_counter as configured_token_counter
-from agent.nodes import CounterFactory, ModelFactory, make_call_model, make_trim
+from agent.nodes import (
+    CounterFactory,
+    ModelFactory,
+    Tool,
+    make_call_model,
+    make_trim,
+    route_after_model,
+)
+from agent.retrieval.node import make_retrieve
 from agent.state import State
 from agent.window import TokenCounter
 
@@ -48,15 +59,33 @@ def _counter_factory(
 
 
 def builder(
-    *, chat_model: BaseChatModel | None = None, token_counter: TokenCounter | None = None
+    *,
+    chat_model: BaseChatModel | None = None,
+    token_counter: TokenCounter | None = None,
+    tools: Sequence[Tool] = (),
+    retriever: BaseRetriever | None = None,
 ) -> StateGraph[Any, Any, Any, Any]:
-    """The uncompiled graph, for callers that compile it themselves (e.g. the LangGraph server)."""
+    """The uncompiled graph, for callers that compile it themselves (e.g. the LangGraph server).
+
+    `START -> trim -> [retrieve ->] call_model -> END`, and with tools a loop
+    `call_model -> tools -> call_model` until the model answers without calling a tool.
+    """
     graph = StateGraph(State, context_schema=Context)
     graph.add_node(make_trim(_counter_factory(chat_model, token_counter)))
-    graph.add_node(make_call_model(_model_factory(chat_model)))
+    graph.add_node(make_call_model(_model_factory(chat_model), tools))
     graph.add_edge(START, "trim")
-    graph.add_edge("trim", "call_model")
-    graph.add_edge("call_model", END)
+    if retriever is None:
+        graph.add_edge("trim", "call_model")
+    else:
+        graph.add_node(make_retrieve(retriever))
+        graph.add_edge("trim", "retrieve")
+        graph.add_edge("retrieve", "call_model")
+    if not tools:
+        graph.add_edge("call_model", END)
+    else:
+        graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
+        graph.add_conditional_edges("call_model", route_after_model, ["tools", END])
+        graph.add_edge("tools", "call_model")
     return graph
 
 
@@ -66,8 +95,10 @@ def build_graph(
     checkpointer: BaseCheckpointSaver[Any] | None = None,
     store: BaseStore | None = None,
     token_counter: TokenCounter | None = None,
+    tools: Sequence[Tool] = (),
+    retriever: BaseRetriever | None = None,
 ) -> Graph:
     """A compiled graph for Python use; evicted messages go to `store` (in memory by default)."""
-    return builder(chat_model=chat_model, token_counter=token_counter).compile(
-        checkpointer=checkpointer, store=store if store is not None else InMemoryStore()
-    )
+    return builder(
+        chat_model=chat_model, token_counter=token_counter, tools=tools, retriever=retriever
+    ).compile(checkpointer=checkpointer, store=store if store is not None else InMemoryStore())

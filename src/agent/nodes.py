@@ -9,7 +9,10 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.graph import END
+from langgraph.prebuilt import tools_condition
 from langgraph.runtime import Runtime
 
 from agent.context import DEFAULT_PERSONA, Context
@@ -17,13 +20,16 @@ from agent.errors import EmptyMessageError, InvalidMessageError
 from agent.memory.archive import StoreArchive
 from agent.models.failures import describe_model, model_errors
 from agent.personas import Persona, get_persona
+from agent.retrieval.passages import cite, with_passages
 from agent.state import State
-from agent.window import TokenCounter, plan_window, valid_messages
+from agent.window import TokenCounter, plan_window, tool_call_ids, valid_messages
 
 log = logging.getLogger(__name__)
 
 ModelFactory = Callable[[Context], BaseChatModel]
 CounterFactory = Callable[[Context], TokenCounter]
+Tool = BaseTool | Callable[..., Any]
+MAX_TOOL_ROUNDS = 8  # per turn; then the model must answer in words (no endless tool loops)
 
 
 def thread_persona(state: Mapping[str, Any], context: Context) -> tuple[str, dict[str, Any]]:
@@ -88,6 +94,7 @@ def make_trim(counter_for: CounterFactory) -> Callable[..., dict[str, Any]]:
             "persona": name,
             "persona_vars": variables,
             "archived": archived + len(plan.evict),
+            "passages": [],  # retrieved context is per turn; `retrieve` (if wired) refills it
         }
 
     return trim
@@ -96,11 +103,38 @@ def make_trim(counter_for: CounterFactory) -> Callable[..., dict[str, Any]]:
 def model_input(state: State, persona: Persona) -> list[BaseMessage]:
     """What the model is sent: the persona's system message first, then the valid window."""
     window = valid_messages(state.get("messages", []), turn_pending=True)
-    return persona.format(window, state.get("persona_vars", {}))
+    system_and_window = persona.format(window, state.get("persona_vars", {}))
+    return with_passages(system_and_window, state.get("passages", []))
 
 
-def make_call_model(model_for: ModelFactory) -> Callable[..., dict[str, Any]]:
-    """Build the `call_model` node around a chat model factory."""
+def tool_rounds(messages: Sequence[BaseMessage]) -> int:
+    """How many times the model has called tools since the latest user message."""
+    rounds = 0
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            break
+        rounds += bool(tool_call_ids(message))
+    return rounds
+
+
+def with_tools(model: BaseChatModel, tools: Sequence[Tool], rounds: int) -> Runnable[Any, Any]:
+    """Offer the tools, but make the model answer in words once a turn used its tool rounds."""
+    if not tools:
+        return model
+    if rounds >= MAX_TOOL_ROUNDS:
+        return model.bind_tools(tools, tool_choice="none")
+    return model.bind_tools(tools)
+
+
+def route_after_model(state: State) -> str:
+    """Run the tools the reply asks for, else end the turn (also when a rollback emptied it)."""
+    return tools_condition(dict(state)) if state.get("messages") else END
+
+
+def make_call_model(
+    model_for: ModelFactory, tools: Sequence[Tool] = ()
+) -> Callable[..., dict[str, Any]]:
+    """Build the `call_model` node around a chat model factory (and the tools it may call)."""
 
     def call_model(
         state: State, runtime: Runtime[Context], config: RunnableConfig
@@ -109,8 +143,10 @@ def make_call_model(model_for: ModelFactory) -> Callable[..., dict[str, Any]]:
         context = Context.coerce(runtime.context)
         persona = get_persona(state.get("persona") or DEFAULT_PERSONA)
         model = model_for(context)
+        messages = state.get("messages", [])
         with model_errors(describe_model(model)):
-            reply = model.invoke(model_input(state, persona), config)
-        return {"messages": [reply]}
+            runnable = with_tools(model, tools, tool_rounds(messages))
+            reply = runnable.invoke(model_input(state, persona), config)
+        return {"messages": [cite(reply, state.get("passages", []))]}
 
     return call_model

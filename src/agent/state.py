@@ -9,6 +9,14 @@ from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
 
+class Passage(TypedDict):
+    """A retrieved piece of text and its source (a plain dict, so every saver can store it)."""
+
+    source: str
+    section: str
+    text: str
+
+
 class State(TypedDict, total=False):
     """A thread's stored state; `messages` is the window (the system prompt is never stored)."""
 
@@ -16,3 +24,4 @@ class State(TypedDict, total=False):
     persona: str
     persona_vars: dict[str, Any]
     archived: int
+    passages: list[Passage]  # this turn's retrieved context (system prompt only), replaced per turn

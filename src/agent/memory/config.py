@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,7 @@ from agent.memory.errors import DatabaseURLError
 APP_NAME = "agent"
 DB_FILE = "agent.db"
 Kind = Literal["memory", "sqlite", "postgres"]
+SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: not a drive letter
 
 
 def data_dir() -> Path:
@@ -76,14 +78,12 @@ def parse_location(url: str | None = None) -> Location:
         return Location("sqlite", str(default_sqlite_path()))
     if value.lower() in ("memory", ":memory:", "sqlite://", "sqlite:///:memory:"):
         return Location("memory", "memory")
-    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
-    if scheme in ("postgresql", "postgres"):
+    match = SCHEME.match(value)
+    scheme = match.group(1).lower() if match else ""
+    if scheme in ("postgresql", "postgres") and value[len(scheme) :].startswith("://"):
         return Location("postgres", value)
-    if scheme == "sqlite":
-        path = value.split("://", 1)[1]
-        if not path.startswith("/") or path == "/":
-            raise DatabaseURLError(value)
-        return Location("sqlite", str(Path(path[1:]).expanduser()))
+    if scheme == "sqlite" and value[len(scheme) :].startswith(":///") and len(value) > 10:
+        return Location("sqlite", str(Path(value[10:]).expanduser()))
     if scheme:
         raise DatabaseURLError(value)
     return Location("sqlite", str(Path(value).expanduser()))
