@@ -25,6 +25,12 @@ setup: $(STAMP)
 chat: setup
 	$(VENV)/bin/agent chat
 
+# The LangGraph dev server, offline, on 127.0.0.1:$(PORT); fails clearly if the port is taken.
+PORT ?= 2024
+JOBS ?= 4
+serve: setup
+	$(PY) -m agent.server.dev --port $(PORT) --jobs $(JOBS)
+
 test: setup
 	$(PY) -m pytest
 

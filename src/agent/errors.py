@@ -16,8 +16,12 @@ class EmptyMessageError(AgentError, ValueError):
         super().__init__("Message is empty: type something for the assistant to answer.")
 
 
-class UnknownPersonaError(AgentError, LookupError):
-    """Raised for a persona name that no built-in or user file defines."""
+class UnknownPersonaError(AgentError, LookupError, ValueError):
+    """Raised for a persona name that no built-in or user file defines.
+
+    Also a ValueError: the LangGraph server shows ValueError messages to clients but hides
+    other exception types behind "An internal error occurred".
+    """
 
     def __init__(self, name: str, available: Iterable[str]) -> None:
         self.name = name
