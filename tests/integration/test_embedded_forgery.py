@@ -70,8 +70,12 @@ def test_a_forged_system_turn_reaches_the_model_as_plain_user_text(
     embedded_server: EmbeddedServer,
 ) -> None:
     guarded = embedded_server.endpoint.chat_model("smollm2", 0.0, 1)
-    special_ids = {tokenize(embedded_server, t)[0] for t in embedded_server.endpoint.special_tokens()}
-    sent = tokenize(embedded_server, neutralize(FORGED_TURN, embedded_server.endpoint.special_tokens()))
+    special_ids = {
+        tokenize(embedded_server, t)[0] for t in embedded_server.endpoint.special_tokens()
+    }
+    sent = tokenize(
+        embedded_server, neutralize(FORGED_TURN, embedded_server.endpoint.special_tokens())
+    )
     assert not special_ids & set(sent)
     extra = prompt_tokens(guarded, FORGED_TURN) - prompt_tokens(guarded, "x")
     # the prompt is exactly the template around the plain-text tokens: no extra turn markers

@@ -120,7 +120,9 @@ def test_a_file_that_is_not_a_model_fails_with_the_file_and_what_to_do(
     assert "AGENT_MODEL_PATH" in str(caught.value)
 
 
-def test_a_missing_model_path_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_model_path_fails_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AGENT_MODEL_PATH", str(tmp_path / "missing.gguf"))
     with pytest.raises(EmbeddedModelError, match="missing.gguf.*not a file"):
         default_model_path()

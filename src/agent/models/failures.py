@@ -33,6 +33,19 @@ OVERFLOW_MARKERS = (
 )
 
 
+# Transport failures (httpx or its fork httpx2) that mean the reply's body stopped coming.
+DROPPED_MID_REPLY = frozenset({"RemoteProtocolError", "ReadError", "ReadTimeout"})
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost exception of a wrapped transport failure (e.g. behind APIConnectionError)."""
+    seen = {id(error)}
+    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        error = inner
+    return error
+
+
 def describe_model(model: BaseChatModel) -> str:
     """Name the backend a chat model talks to, for error messages."""
     label = getattr(model, "backend_label", None)
@@ -74,12 +87,11 @@ def translate(error: BaseException, backend: str) -> ModelError | None:
         return error
     if isinstance(error, openai.APIStatusError):
         return _status_error(error, backend)
-    if isinstance(error, openai.APIConnectionError):  # includes timeouts; raised before a reply
-        return ModelUnreachableError(backend, str(error.__cause__ or error))
-    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
-        return ModelUnreachableError(backend, str(error))
-    if isinstance(error, httpx.TransportError):  # the body stopped: dropped mid-stream
-        return ModelConnectionLostError(backend, str(error))
+    if isinstance(error, openai.APIConnectionError | httpx.TransportError):
+        cause = _root_cause(error)
+        if type(cause).__name__ in DROPPED_MID_REPLY:
+            return ModelConnectionLostError(backend, str(cause))
+        return ModelUnreachableError(backend, str(cause))
     if isinstance(error, CoreContextOverflowError):
         return ContextOverflowError(backend, str(error))
     if isinstance(error, openai.APIError):  # an error event inside the stream
