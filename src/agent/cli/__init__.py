@@ -1,46 +1,103 @@
-"""The `agent` command."""
+"""The `agent` command: chat, ask, and manage threads and personas from the terminal."""
 
 from __future__ import annotations
 
+import errno
 import sys
+from typing import Any
 
 import click
 
 from agent import __version__
-from agent.chatbot import Chatbot
-from agent.errors import AgentError
+from agent.cli.services import Services
+
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group()
-@click.version_option(__version__, prog_name="agent")
-def cli() -> None:
-    """A chatbot with memory: personas, streaming, and an embedded offline model."""
+def one_line(error: click.ClickException) -> str:
+    """A click error as one line, with a pointer to help for usage errors."""
+    message = " ".join(error.format_message().split())
+    ctx = getattr(error, "ctx", None)
+    if isinstance(error, click.UsageError) and ctx is not None and "Try '" not in message:
+        message += f" (see '{ctx.command_path} -h')"
+    return f"Error: {message}"
 
 
-@cli.command()
-@click.option("-p", "--persona", default=None, envvar="AGENT_PERSONA", help="Persona name.")
-def chat(persona: str | None) -> None:
-    """Chat interactively (type /quit or press Ctrl-D to leave)."""
-    bot = Chatbot(persona)
-    click.echo(f"persona {bot.persona} · thread {bot.thread_id} · /quit to leave")
-    while True:
+class AgentGroup(click.Group):
+    """A group whose errors are one line on stderr: exit 1 for runtime, 2 for usage problems."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command, printing user errors as one line instead of usage blocks."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
         try:
-            text = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
-        except (EOFError, click.Abort):
-            click.echo()
-            return
-        if text.strip() in ("/quit", "/exit"):
-            return
-        if not text.strip():
-            continue
-        try:
-            for piece in bot.stream(text):
-                click.echo(piece, nl=False)
-            click.echo()
-        except AgentError as error:
-            click.echo(f"Error: {error}", err=True)
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as error:
+            click.echo(one_line(error), err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        except OSError as error:
+            if error.errno != errno.EPIPE:  # a closed pipe (| head) is not an error
+                raise
+            sys.stderr.close()
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=AgentGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="agent")
+@click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    envvar="AGENT_DB_URL",
+    show_envvar=True,
+    help="Where threads are saved: a SQLite path, sqlite:///file.db, postgresql://..., or "
+    "'memory' (default: agent.db in the data directory, $AGENT_HOME).",
+)
+@click.pass_context
+def cli(ctx: click.Context, db_url: str | None) -> None:
+    r"""A chatbot with memory: personas, streaming replies, and an offline embedded model.
+
+    \b
+    Examples:
+      agent chat                      chat (embedded model unless OPENAI_BASE_URL/KEY are set)
+      agent chat -p tutor             chat with the Python tutor persona
+      agent chat -c                   continue the most recent thread
+      agent ask "What is a list?"     one question, answer on stdout
+      git diff | agent ask -p code_reviewer -
+      agent threads list              saved conversations
+    """
+    services = ctx.ensure_object(Services)
+    if db_url is not None and services.memory is None:
+        services.db_url = db_url
+    ctx.call_on_close(services.close)
 
 
 def main() -> None:
     """Entry point of the console script."""
-    sys.exit(cli())
+    cli(prog_name="agent")
+
+
+def _register() -> None:
+    """Attach the subcommands (kept in their own modules)."""
+    from agent.cli.admin import db, personas, threads
+    from agent.cli.chat import ask, chat
+    from agent.cli.model import model
+
+    for command in (chat, ask, threads, personas, db, model):
+        cli.add_command(command)
+
+
+_register()
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,295 @@
+"""`agent chat` (interactive) and `agent ask` (one-shot, scriptable)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from agent.chatbot import Chatbot
+from agent.cli import threads as thread_ops
+from agent.cli.input import LineReader, PromptReader, Reader
+from agent.cli.interrupt import ctrl_c_stops, keyboard_echo_off
+from agent.cli.services import Services, history_file
+from agent.cli.session import ChatSession, ChatSettings, close_stream
+from agent.cli.terminal import Terminal
+from agent.errors import AgentError, UnknownPersonaError
+from agent.personas import get_persona
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ENVIRONMENT_HELP = """\b
+Environment (options win over these):
+  AGENT_PERSONA       persona for new threads (default: assistant)
+  AGENT_MODEL         model name (same as --model)
+  AGENT_TEMPERATURE   sampling temperature (same as --temperature)
+  OPENAI_BASE_URL     an OpenAI-compatible server (Ollama, vLLM, llama.cpp...);
+                      AGENT_BASE_URL works too
+  OPENAI_API_KEY      use OpenAI (or the key for OPENAI_BASE_URL)
+  AGENT_BACKEND       force embedded | openai | compatible
+  AGENT_MODEL_PATH    another GGUF file for the embedded model
+  AGENT_DB_URL        where threads are saved (SQLite path, postgresql://..., memory)
+  AGENT_HOME          data directory (database, chat-history)
+  AGENT_MAX_TURNS     exchanges the model sees (default 20)
+  AGENT_MAX_TOKENS    token budget of the window
+  AGENT_PERSONAS_DIR  directory of your own persona files
+  NO_COLOR            no colours in the terminal"""
+
+
+def check_persona(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Reject an unknown persona as a usage error that lists the available ones."""
+    if value is None:
+        return None
+    try:
+        get_persona(value)
+    except UnknownPersonaError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from error
+    except AgentError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from error
+    return value
+
+
+def conversation_options(function: F) -> F:
+    """The options chat and ask share: persona, thread, model."""
+    options = [
+        click.option(
+            "-p",
+            "--persona",
+            metavar="NAME",
+            callback=check_persona,
+            help="Persona to talk to (see `agent personas list`). On an existing thread it "
+            "switches the thread's persona. [env: AGENT_PERSONA, new threads only]",
+        ),
+        click.option(
+            "-t",
+            "--thread",
+            "thread",
+            metavar="ID",
+            help="Continue this thread (a unique prefix of its id is enough).",
+        ),
+        click.option(
+            "-c",
+            "--continue",
+            "continue_",
+            is_flag=True,
+            help="Continue the most recently updated thread.",
+        ),
+        click.option(
+            "-m",
+            "--model",
+            metavar="NAME",
+            envvar="AGENT_MODEL",
+            show_envvar=True,
+            help="Model name (default: the backend's).",
+        ),
+        click.option(
+            "--temperature",
+            type=click.FloatRange(0, 2),
+            envvar="AGENT_TEMPERATURE",
+            show_envvar=True,
+            help="Sampling temperature (default 0.7).",
+        ),
+        click.option(
+            "--no-stream",
+            "no_stream",
+            is_flag=True,
+            help="Show the reply when it is complete instead of as it is written.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the package's errors into one-line CLI errors (exit 1)."""
+    try:
+        yield
+    except AgentError as error:
+        raise click.ClickException(str(error)) from error
+    except ValueError as error:  # settings: a bad AGENT_BACKEND, AGENT_MAX_TURNS...
+        raise click.ClickException(str(error)) from error
+
+
+def thread_to_open(services: Services, thread: str | None, continue_: bool) -> str | None:
+    """The thread id -t/-c ask for (None: a new thread)."""
+    if thread and continue_:
+        raise click.UsageError("Use either -t/--thread or -c/--continue, not both.")
+    if continue_:
+        return thread_ops.latest_thread_id(services)
+    if thread:
+        return thread_ops.resolve_thread_id(services, thread)
+    return None
+
+
+def open_chatbot(
+    services: Services,
+    persona: str | None,
+    thread: str | None,
+    continue_: bool,
+    model: str | None,
+    temperature: float | None,
+) -> Chatbot:
+    """The Chatbot for the options given (thread errors are exit 1, option clashes exit 2)."""
+    thread_id = thread_to_open(services, thread, continue_)
+    return services.chatbot(persona, thread_id, model=model, temperature=temperature)
+
+
+def load_model(services: Services, terminal: Terminal) -> None:
+    """Start the embedded model with a spinner, so the screen is never blank while it loads."""
+    if services.needs_model_load():
+        with terminal.status("Loading the embedded model…"):
+            services.load_model()
+
+
+def make_reader() -> Reader:
+    """prompt_toolkit when a person is typing, plain lines from a pipe otherwise."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return PromptReader(history_file())
+    return LineReader(sys.stdin)
+
+
+@click.command(
+    epilog=ENVIRONMENT_HELP
+    + """
+
+\b
+Examples:
+  agent chat
+  agent chat -p tutor
+  agent chat -c                  # continue the most recent thread
+  agent chat -t 3f2a             # continue thread 3f2a... (see agent threads list)
+  OPENAI_BASE_URL=http://localhost:11434/v1 agent chat -m llama3.2
+"""
+)
+@conversation_options
+@click.pass_obj
+def chat(
+    services: Services,
+    persona: str | None,
+    thread: str | None,
+    continue_: bool,
+    model: str | None,
+    temperature: float | None,
+    no_stream: bool,
+) -> None:
+    r"""Chat interactively; type /help for commands, /quit or Ctrl-D to leave.
+
+    Replies stream as they are written and render as Markdown. Enter sends; end a line with
+    \ or press Esc then Enter for more lines (a ``` fence also keeps going until it closes).
+    Ctrl-C stops a reply; Ctrl-C at the prompt leaves.
+    """
+    terminal = Terminal()
+    with user_errors():
+        bot = open_chatbot(services, persona, thread, continue_, model, temperature)
+        settings = ChatSettings(model=model, temperature=temperature, stream=not no_stream)
+        session = ChatSession(services, terminal, bot, settings)
+        terminal.note(session.header())
+        load_model(services, terminal)
+        session.loop(make_reader())
+
+
+def read_question(words: tuple[str, ...]) -> str:
+    """The question from the arguments, or from stdin for '-' or when piped with no arguments."""
+    if words == ("-",) or (not words and not sys.stdin.isatty()):
+        return sys.stdin.read()
+    if not words:
+        raise click.UsageError("Give a question, or pipe one in (agent ask - < file).")
+    return " ".join(words)
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  agent ask "What is a Python list?"
+  agent ask -p tutor What is a tuple?
+  echo "Explain closures" | agent ask
+  git diff | agent ask -p code_reviewer -
+  agent ask --json "Hi" | jq -r .thread_id      # remember the thread...
+  agent ask -t 3f2a "And a dict?"                # ...and continue it
+  agent ask -c "One more question"               # continue the most recent thread
+"""
+)
+@conversation_options
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object (thread_id, persona, reply) instead of the text.",
+)
+@click.option("--print-thread", is_flag=True, help="Print the thread id on stderr afterwards.")
+@click.argument("question", nargs=-1)
+@click.pass_obj
+def ask(
+    services: Services,
+    persona: str | None,
+    thread: str | None,
+    continue_: bool,
+    model: str | None,
+    temperature: float | None,
+    no_stream: bool,
+    as_json: bool,
+    print_thread: bool,
+    question: tuple[str, ...],
+) -> None:
+    """Ask one question and print the answer (streamed); the exchange is saved as a thread.
+
+    QUESTION is the rest of the command line; use - (or pipe text in with no QUESTION) to read it
+    from stdin.
+    """
+    text = read_question(question)
+    if not text.strip():
+        raise click.UsageError("The question is empty.")
+    terminal = Terminal(rich=False if as_json else None)
+    with user_errors():
+        bot = open_chatbot(services, persona, thread, continue_, model, temperature)
+        load_model(services, terminal)
+        reply = answer(
+            bot,
+            terminal,
+            text,
+            stream=not (no_stream or as_json),
+            quiet=as_json,
+            backend=services.backend_label(),
+        )
+    if as_json:
+        document = {"thread_id": bot.thread_id, "persona": bot.persona, "reply": reply}
+        click.echo(json.dumps(document, ensure_ascii=False))
+    if print_thread:
+        click.echo(bot.thread_id, err=True)
+
+
+def answer(
+    bot: Chatbot, terminal: Terminal, text: str, *, stream: bool, quiet: bool, backend: str
+) -> str:
+    """Stream one reply to the terminal (or just collect it when quiet) and return its text."""
+    view = None if quiet else terminal.reply_view(stream)
+    pieces = bot.stream(text)
+    received: list[str] = []
+    try:
+        with keyboard_echo_off(), ctrl_c_stops(bot) as request:
+            for piece in pieces:
+                received.append(piece)
+                if view is not None:
+                    view.add(piece)
+    except KeyboardInterrupt:  # a second Ctrl-C
+        close_stream(pieces)
+        if view is not None:
+            view.close(interrupted=True)
+        raise click.exceptions.Exit(130) from None
+    except Exception as error:
+        if view is not None:
+            view.close()
+        if isinstance(error, AgentError):
+            raise
+        raise click.ClickException(thread_ops.describe_failure(error, backend)) from error
+    if view is not None:
+        view.close(interrupted=request.stopped)
+    if request.stopped:
+        raise click.exceptions.Exit(130)
+    return "".join(received)

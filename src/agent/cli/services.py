@@ -1,0 +1,88 @@
+"""What the commands need from the rest of the package, behind one seam tests can replace.
+
+Commands never build a Chatbot or open memory themselves: they ask `Services` (click's context
+object). Tests pass `Services(chat_model=FakeChat())` as `obj=` to `CliRunner.invoke`; production
+uses the configured backend. No environment variable swaps in fakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+
+from agent.chatbot import Chatbot
+from agent.memory import Memory, data_dir, open_memory
+
+
+def history_file() -> Path:
+    """Where the chat prompt keeps the lines typed before (arrow-up history)."""
+    return data_dir() / "chat-history"
+
+
+@dataclass
+class Services:
+    """Builds Chatbots on one shared memory; `chat_model` replaces the configured backend in tests.
+
+    `db_url` picks the memory (None: $AGENT_DB_URL, else the SQLite file in the data directory);
+    `memory` may be handed in ready-made (tests), otherwise it is opened on first use.
+    """
+
+    chat_model: BaseChatModel | None = None
+    db_url: str | None = None
+    memory: Memory | None = None
+    _owned: list[Memory] = field(default_factory=list, repr=False)
+
+    def open_memory(self) -> Memory:
+        """The memory every command of this process shares (opened once)."""
+        if self.memory is None:
+            self.memory = open_memory(self.db_url)
+            self._owned.append(self.memory)
+        return self.memory
+
+    def close(self) -> None:
+        """Close the memory this object opened (not one handed in)."""
+        while self._owned:
+            self._owned.pop().close()
+        self.memory = None
+
+    def chatbot(
+        self,
+        persona: str | None = None,
+        thread_id: str | None = None,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+    ) -> Chatbot:
+        """A Chatbot on the shared memory, so /new and /switch see the same threads."""
+        return Chatbot(
+            persona,
+            thread_id,
+            chat_model=self.chat_model,
+            memory=self.open_memory(),
+            model=model,
+            temperature=temperature,
+        )
+
+    def backend_label(self) -> str:
+        """Where replies come from, for the chat header."""
+        if self.chat_model is not None:
+            return f"chat model {type(self.chat_model).__name__}"
+        from agent.models import resolve_backend
+
+        return resolve_backend().describe()
+
+    def needs_model_load(self) -> bool:
+        """Whether the first reply must wait for the embedded model to load."""
+        if self.chat_model is not None:
+            return False
+        from agent.models import resolve_backend
+
+        return resolve_backend().name == "embedded"
+
+    def load_model(self) -> None:
+        """Start the embedded model now, so the first reply does not pay for it."""
+        from agent.models.embedded import shared_server
+
+        shared_server()

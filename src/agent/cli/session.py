@@ -1,0 +1,236 @@
+"""The interactive chat: a loop of messages and slash commands over one current thread."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.chatbot import Chatbot
+from agent.cli import threads as thread_ops
+from agent.cli.input import Reader
+from agent.cli.interrupt import ctrl_c_stops, keyboard_echo_off
+from agent.cli.services import Services
+from agent.cli.terminal import Terminal
+from agent.cli.threads import short_id
+from agent.errors import AgentError
+
+HELP = """\
+Commands:
+  /help              this list
+  /new               start a new thread (same persona)
+  /persona [NAME]    show the persona, or switch this thread to NAME
+  /personas          list the personas
+  /history           show this thread's messages
+  /threads           list saved threads
+  /switch ID         continue another thread (a unique prefix of its id is enough)
+  /export [PATH]     save this thread as Markdown (.json for JSON); default ./thread-<id>.md
+  /quit              leave (also /exit, Ctrl-D, or Ctrl-C at the prompt)
+
+Input:
+  Enter sends. For several lines end a line with \\ or press Esc then Enter;
+  text inside a ``` fence is one message until the closing ```.
+  Ctrl-C while a reply streams stops it (the partial reply is kept, marked interrupted).
+  Start a message with // to send a line that begins with /."""
+
+COMMANDS = ("help", "new", "persona", "personas", "history", "threads", "switch", "export", "quit")
+ALIASES = {"exit": "quit", "q": "quit", "?": "help", "h": "help"}
+
+
+@dataclass
+class ChatSettings:
+    """The options `agent chat` was started with."""
+
+    model: str | None = None
+    temperature: float | None = None
+    stream: bool = True
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """Split '/name args' into (name, args); None for a normal message (including '//...')."""
+    if not text.startswith("/") or text.startswith("//"):
+        return None
+    name, _, arg = text[1:].strip().partition(" ")
+    name = name.lower()
+    return ALIASES.get(name, name), arg.strip()
+
+
+def unknown_command_hint(name: str) -> str:
+    """Suggest the closest command, and /help."""
+    close = difflib.get_close_matches(name, COMMANDS, n=1)
+    guess = f" Did you mean /{close[0]}?" if close else ""
+    return f"Unknown command /{name}.{guess} Type /help for the list."
+
+
+def close_stream(pieces: Iterator[str]) -> None:
+    """End a reply stream early; the Chatbot saves what arrived, marked interrupted."""
+    close = getattr(pieces, "close", None)
+    if close is not None:
+        close()
+
+
+class ChatSession:
+    """Reads messages, answers them on the current thread, and runs slash commands."""
+
+    def __init__(
+        self, services: Services, terminal: Terminal, bot: Chatbot, settings: ChatSettings
+    ) -> None:
+        self.services = services
+        self.terminal = terminal
+        self.bot = bot
+        self.settings = settings
+        self.handlers: dict[str, Callable[[str], bool]] = {
+            "help": self.cmd_help,
+            "new": self.cmd_new,
+            "persona": self.cmd_persona,
+            "personas": self.cmd_personas,
+            "history": self.cmd_history,
+            "threads": self.cmd_threads,
+            "switch": self.cmd_switch,
+            "export": self.cmd_export,
+            "quit": lambda arg: False,
+        }
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def header(self) -> str:
+        """One line: who is talking, on which thread, through which backend."""
+        return (
+            f"persona {self.bot.persona} · thread {short_id(self.bot.thread_id)} · "
+            f"{self.services.backend_label()} · /help for commands"
+        )
+
+    def prompt(self) -> str:
+        """The prompt names the persona, so a switch is visible."""
+        return f"{self.bot.persona}> "
+
+    def loop(self, reader: Reader) -> None:
+        """Chat until the user leaves."""
+        while True:
+            text = reader.read(self.prompt())
+            if text is None or not self.handle(text):
+                return
+
+    def handle(self, text: str) -> bool:
+        """Answer one input; False means leave."""
+        if not text.strip():
+            return True  # an empty line is not a message
+        command = parse_command(text.strip())
+        if command is None:
+            self.turn(text[1:] if text.startswith("//") else text)
+            return True
+        name, arg = command
+        handler = self.handlers.get(name)
+        if handler is None:
+            self.terminal.error(unknown_command_hint(name))
+            return True
+        try:
+            return handler(arg)
+        except AgentError as error:
+            self.terminal.error(str(error))
+            return True
+
+    def turn(self, text: str) -> None:
+        """Stream one reply; Ctrl-C stops it and keeps what arrived (marked interrupted)."""
+        view = self.terminal.reply_view(self.settings.stream)
+        pieces: Iterator[str] = self.bot.stream(text)
+        try:
+            with keyboard_echo_off(), ctrl_c_stops(self.bot) as request:
+                for piece in pieces:
+                    view.add(piece)
+        except KeyboardInterrupt:  # a second Ctrl-C: the stream settles as it unwinds
+            close_stream(pieces)
+            view.close(interrupted=True)
+            return
+        except AgentError as error:
+            view.close()
+            self.terminal.error(str(error))
+            return
+        except Exception as error:  # a model client's own error: keep the chat alive
+            view.close()
+            self.terminal.error(thread_ops.describe_failure(error, self.services.backend_label()))
+            return
+        view.close(interrupted=request.stopped)
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def cmd_help(self, arg: str) -> bool:
+        """List the commands and input tips."""
+        self.terminal.line(HELP)
+        return True
+
+    def _use(self, bot: Chatbot, message: str) -> None:
+        self.bot = bot
+        self.terminal.note(f"{message} · {self.header()}")
+
+    def cmd_new(self, arg: str) -> bool:
+        """Start a new thread, keeping the persona."""
+        bot = self.services.chatbot(
+            self.bot.persona, model=self.settings.model, temperature=self.settings.temperature
+        )
+        self._use(bot, "New thread")
+        return True
+
+    def cmd_persona(self, arg: str) -> bool:
+        """Show or switch the persona of this thread."""
+        if not arg:
+            self.terminal.line(f"Persona: {self.bot.persona}")
+            return True
+        self.bot.switch_persona(arg)
+        self.terminal.note(f"Persona: {arg} (from the next message on)")
+        return True
+
+    def cmd_personas(self, arg: str) -> bool:
+        """List personas, marking the current one."""
+        rows = thread_ops.persona_rows(current=self.bot.persona)
+        self.terminal.table(["", "persona", "description"], rows)
+        return True
+
+    def cmd_history(self, arg: str) -> bool:
+        """Show this thread's messages."""
+        messages = thread_ops.thread_messages(self.services, self.bot.thread_id)
+        if not messages:
+            self.terminal.note("No messages yet.")
+            return True
+        for message in messages:
+            self.terminal.line(thread_ops.message_line(message))
+        return True
+
+    def cmd_threads(self, arg: str) -> bool:
+        """List saved threads, newest first, marking the current one."""
+        infos = thread_ops.saved_threads(self.services)
+        if not infos:
+            self.terminal.note("No saved threads yet.")
+            return True
+        rows = [
+            ["*" if info.id == self.bot.thread_id else "", *thread_ops.thread_row(info)]
+            for info in infos
+        ]
+        self.terminal.table(["", *thread_ops.THREAD_HEADERS], rows)
+        return True
+
+    def cmd_switch(self, arg: str) -> bool:
+        """Continue another thread."""
+        if not arg:
+            self.terminal.error("Usage: /switch ID (see /threads).")
+            return True
+        thread_id = thread_ops.resolve_thread_id(self.services, arg)
+        bot = self.services.chatbot(
+            None, thread_id, model=self.settings.model, temperature=self.settings.temperature
+        )
+        self._use(bot, "Switched")
+        return True
+
+    def cmd_export(self, arg: str) -> bool:
+        """Save this thread to a file (Markdown, or JSON for a .json path)."""
+        path = Path(arg).expanduser() if arg else Path(f"thread-{short_id(self.bot.thread_id)}.md")
+        fmt: thread_ops.CliFormat = "json" if path.suffix.lower() == ".json" else "md"
+        text = thread_ops.exported(self.services, self.bot.thread_id, fmt)
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as error:
+            self.terminal.error(f"Cannot write {path}: {error.strerror or error}.")
+            return True
+        self.terminal.note(f"Exported to {path}")
+        return True

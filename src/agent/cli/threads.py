@@ -1,0 +1,133 @@
+"""Threads as the CLI shows them: rows, id prefixes, transcripts and exports (on agent.memory)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from agent.chatbot import INTERRUPTED
+from agent.cli.services import Services
+from agent.memory import (
+    ThreadInfo,
+    ThreadNotFoundError,
+    delete_thread,
+    export_thread,
+    get_thread,
+    list_threads,
+    transcript,
+)
+from agent.personas import load_personas
+
+THREAD_HEADERS = ("thread", "updated", "persona", "messages", "title")
+CliFormat = Literal["md", "json"]
+
+
+def saved_threads(services: Services) -> list[ThreadInfo]:
+    """Saved threads, most recently updated first."""
+    return list_threads(services.open_memory())
+
+
+def resolve_thread_id(services: Services, wanted: str) -> str:
+    """The full id of the thread named by its id or a unique prefix of it (git-style)."""
+    memory = services.open_memory()
+    try:
+        return get_thread(memory, wanted).id
+    except ThreadNotFoundError:
+        pass
+    matches = [info.id for info in list_threads(memory) if info.id.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise AmbiguousThreadError(wanted, len(matches))
+    raise ThreadNotFoundError(wanted)
+
+
+class AmbiguousThreadError(ThreadNotFoundError):
+    """Raised when an id prefix matches several threads."""
+
+    def __init__(self, prefix: str, count: int) -> None:
+        super().__init__(prefix)
+        self.args = (f"Thread id prefix {prefix!r} matches {count} threads; type more of it.",)
+
+
+def latest_thread_id(services: Services) -> str:
+    """The most recently updated thread, for -c/--continue."""
+    infos = list_threads(services.open_memory(), limit=1)
+    if not infos:
+        raise NoThreadsError()
+    return infos[0].id
+
+
+class NoThreadsError(ThreadNotFoundError):
+    """Raised by -c/--continue when nothing has been saved yet."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.args = ("No saved thread to continue yet: start one without -c/--continue.",)
+
+
+def thread_messages(services: Services, thread_id: str) -> list[BaseMessage]:
+    """The whole conversation (archived messages, then the window)."""
+    return transcript(services.open_memory(), thread_id)
+
+
+def remove_thread(services: Services, thread_id: str) -> None:
+    """Delete a thread: checkpoints, transcript and listing."""
+    if not delete_thread(services.open_memory(), thread_id):
+        raise ThreadNotFoundError(thread_id)
+
+
+def exported(services: Services, thread_id: str, fmt: CliFormat) -> str:
+    """A thread's whole transcript as Markdown ('md') or JSON ('json')."""
+    return export_thread(services.open_memory(), thread_id, "json" if fmt == "json" else "markdown")
+
+
+def is_interrupted(message: BaseMessage) -> bool:
+    """Whether a reply was cut off by the user."""
+    return bool(message.response_metadata.get(INTERRUPTED))
+
+
+def speaker(message: BaseMessage) -> str:
+    """Who said it, in plain words."""
+    if isinstance(message, HumanMessage):
+        return "you"
+    if isinstance(message, AIMessage):
+        return "assistant"
+    return message.type
+
+
+def message_line(message: BaseMessage) -> str:
+    """One message for /history and `threads show`."""
+    mark = " [interrupted]" if is_interrupted(message) else ""
+    return f"{speaker(message)}: {message.text}{mark}"
+
+
+def short_id(thread_id: str) -> str:
+    """The first characters of a thread id: enough to tell threads apart and to /switch."""
+    return thread_id[:8]
+
+
+def thread_row(info: ThreadInfo) -> list[str]:
+    """A thread as table cells (matching THREAD_HEADERS)."""
+    updated = info.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    return [short_id(info.id), updated, info.persona, str(info.messages), info.title]
+
+
+def thread_json(info: ThreadInfo) -> dict[str, Any]:
+    """A thread for --json output."""
+    return info.to_dict()
+
+
+def persona_rows(current: str | None = None) -> list[list[str]]:
+    """Personas as table cells: a mark for the current one, name, description."""
+    return [
+        ["*" if name == current else "", name, persona.description]
+        for name, persona in sorted(load_personas().items())
+    ]
+
+
+def describe_failure(error: BaseException, backend: str) -> str:
+    """One line for a model-call failure the models package did not type."""
+    detail = " ".join(str(error).split()) or type(error).__name__
+    return f"The model call failed ({backend}): {detail[:200]}"
