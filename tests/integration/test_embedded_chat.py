@@ -143,3 +143,21 @@ def test_a_failed_turn_leaves_the_history_exactly_as_it_was(
     assert "AGENT_CONTEXT_SIZE" in str(caught.value)
     assert signature(stored(bot)) == before
     assert bot.say("Say OK.").strip()
+
+
+def test_the_window_counts_with_the_servers_tokenizer_and_caches_it(
+    embedded_server: EmbeddedServer, short_replies: dict[str, Any]
+) -> None:
+    endpoint = embedded_server.endpoint
+    text = "Counting tokens offline, exactly."
+    content_tokens = endpoint.count_text(text)
+    assert (
+        endpoint.count_messages([HumanMessage(text)]) == content_tokens + 5
+    )  # content + ChatML framing
+    bot = Chatbot(**short_replies, max_tokens=1000)
+    misses = endpoint.count_text.cache_info().misses
+    bot.say("Hello there.")
+    assert endpoint.count_text.cache_info().misses > misses  # trim asked the server
+    hits = endpoint.count_text.cache_info().hits
+    bot.say("And again.")
+    assert endpoint.count_text.cache_info().hits > hits  # the earlier exchange came from cache
