@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -89,6 +91,28 @@ def settle_update(
     }
 
 
+class ReplyStopped(BaseException):
+    """Raised inside the model call to end a reply nobody wants any more (see Chatbot.stop)."""
+
+
+class StopSwitch(BaseCallbackHandler):
+    """Ends the model call at its next token once pressed, so a stopped reply stops at once.
+
+    Without it, closing a stream early waits for the model to finish the whole reply, because
+    LangGraph's sync executor waits for the running node.
+    """
+
+    raise_error = True
+
+    def __init__(self) -> None:
+        self.pressed = threading.Event()
+
+    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
+        """Abort the model's stream once stopped."""
+        if self.pressed.is_set():
+            raise ReplyStopped()
+
+
 class Chatbot:
     """One conversation thread: `say`/`stream` a message, read `history()`.
 
@@ -129,6 +153,7 @@ class Chatbot:
         self._settings: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
         Context(**self._settings)  # validate now, not at the first turn
         self.thread_id = thread_id or str(uuid.uuid4())
+        self._switch = StopSwitch()
         self._persona: str | None = None
         self._persona_vars: dict[str, Any] = {}
         self._close_memory: weakref.finalize[[], Chatbot] | None = None
@@ -211,24 +236,40 @@ class Chatbot:
         """One turn through the graph, keeping the history valid however it ends."""
         turn, message = self._turn(text)
         received: list[str] = []
+        self._switch = switch = StopSwitch()
+        # Held in a variable so unwinding does not close it before the switch is pressed.
+        events = self.graph.stream(
+            turn,
+            {**self.config, "callbacks": [switch]},
+            context=self.context(),
+            stream_mode="messages",
+            durability=self._durability,
+        )
         try:
-            for event in self.graph.stream(
-                turn,
-                self.config,
-                context=self.context(),
-                stream_mode="messages",
-                durability=self._durability,
-            ):
+            for event in events:
                 piece = chunk_text(event)
                 if piece:
                     received.append(piece)
                     yield piece
+        except ReplyStopped:  # stop() was called: keep what was said, marked interrupted
+            self._settle_interrupted(message, "".join(received))
         except Exception:
             self._rollback(message)
             raise
         except BaseException:  # the consumer stopped early (GeneratorExit) or Ctrl-C
+            switch.pressed.set()  # the model stops at its next token instead of finishing
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()  # the graph's run ends before the partial reply is saved
             self._settle_interrupted(message, "".join(received))
             raise
+
+    def stop(self) -> None:
+        """Stop the reply `stream` is generating (safe from a signal handler or another thread).
+
+        The stream ends at the model's next token; what was received is saved as interrupted.
+        """
+        self._switch.pressed.set()
 
     async def asay(self, text: str) -> str:
         """Async `say`."""
