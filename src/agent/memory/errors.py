@@ -21,8 +21,9 @@ class DatabaseUnavailableError(AgentError, ConnectionError):
 
     def __init__(self, where: str, detail: str) -> None:
         self.where = where
+        self.detail = " ".join(detail.split())
         super().__init__(
-            f"Cannot open the database at {where}: {detail}. Check AGENT_DB_URL "
+            f"Cannot open the database at {where} ({self.detail}). Check AGENT_DB_URL "
             "(unset it to use the local SQLite file)."
         )
 

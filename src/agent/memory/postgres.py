@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 import psycopg
@@ -19,6 +20,7 @@ from agent.memory.savers import Memory, ThreadedAsyncSaver
 CONNECT_TIMEOUT = 10
 POOL_SIZE = 20
 MIGRATION_LOCK = lock_key("agent:migrations")
+MIGRATION_POLL = 0.05
 
 
 def connection_kwargs() -> dict[str, Any]:
@@ -94,14 +96,24 @@ def postgres_up_to_date(conn: Any) -> bool:
     )
 
 
+def try_advisory_lock(conn: Any, key: int) -> bool:
+    """Take a session advisory lock if it is free, without waiting."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s) AS locked", (key,)).fetchone()
+    return bool(row["locked"])
+
+
 def migrate_postgres(conn: Any, saver: PostgresSaver, store: PostgresStore) -> None:
     """Run the savers' migrations under an advisory lock (concurrent setup() races otherwise)."""
     if postgres_up_to_date(conn):
         return
-    conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    # Poll rather than block in pg_advisory_lock: a waiting statement is an open transaction,
+    # and the holder's CREATE INDEX CONCURRENTLY would wait for it forever.
+    while not try_advisory_lock(conn, MIGRATION_LOCK):
+        time.sleep(MIGRATION_POLL)
     try:
-        saver.setup()
-        store.setup()
+        if not postgres_up_to_date(conn):
+            saver.setup()
+            store.setup()
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
