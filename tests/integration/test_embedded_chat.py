@@ -91,7 +91,7 @@ def test_concurrent_threads_share_one_server_and_keep_their_own_history(
     embedded_server: EmbeddedServer, short_replies: dict[str, Any]
 ) -> None:
     names = ["Ada", "Grace", "Linus", "Guido"]
-    bots = {name: Chatbot(**short_replies) for name in names}
+    bots = {name: Chatbot(**{**short_replies, "max_reply_tokens": 12}) for name in names}
     errors: list[BaseException] = []
 
     def talk(name: str) -> None:

@@ -19,7 +19,7 @@ from agent import Chatbot
 
 path, thread, text = sys.argv[1:4]
 saver = SqliteSaver(sqlite3.connect(path, check_same_thread=False))
-bot = Chatbot(thread_id=thread, checkpointer=saver, temperature=0.0, max_reply_tokens=12)
+bot = Chatbot(thread_id=thread, checkpointer=saver, temperature=0.0, max_reply_tokens=8)
 before = [m.text for m in bot.graph.get_state(bot.config).values.get("messages", [])]
 bot.say(text)
 after = bot.graph.get_state(bot.config).values["messages"]

@@ -321,3 +321,12 @@ def test_describe_model_names_the_endpoint() -> None:
     embedded = EmbeddedChatOpenAI(model="m", base_url="http://h:1/v1", api_key="k",
                                   backend_label="embedded llama.cpp (x.gguf)")  # fmt: skip
     assert describe_model(embedded) == "embedded llama.cpp (x.gguf)"
+
+
+def test_backend_labels_name_the_model_or_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_backend().describe() == "embedded llama.cpp (SmolLM2-135M)"
+    monkeypatch.setenv("AGENT_MODEL_PATH", "/models/qwen.gguf")
+    assert resolve_backend().describe() == "embedded llama.cpp (qwen.gguf)"
+    monkeypatch.setenv("AGENT_BACKEND", "embedded")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8090/v1")
+    assert resolve_backend().describe() == "embedded llama.cpp at http://127.0.0.1:8090/v1"

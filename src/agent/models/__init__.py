@@ -37,9 +37,11 @@ class Backend:
 
     def describe(self) -> str:
         """A short human-readable label for headers and error messages."""
+        if self.name == "embedded" and self.base_url:
+            return f"embedded llama.cpp at {self.base_url}"
         if self.name == "embedded":
-            where = f" at {self.base_url}" if self.base_url else ""
-            return f"embedded llama.cpp{where}"
+            custom = _env("AGENT_MODEL_PATH")
+            return f"embedded llama.cpp ({os.path.basename(custom) if custom else 'SmolLM2-135M'})"
         if self.name == "compatible":
             return f"OpenAI-compatible server at {self.base_url}"
         return "OpenAI"
