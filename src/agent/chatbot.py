@@ -343,10 +343,9 @@ class Chatbot:
     # --- memory: bookkeeping, transcript, thread admin ---------------------------------------
 
     def _end_turn(self, record: Mapping[str, Any]) -> None:
-        """Update the thread's record and prune old checkpoints (the turn itself is saved)."""
+        """Update the thread's record, pruning old checkpoints when due (the turn is saved)."""
         try:
             threads.end_turn(self.memory, self.thread_id, record, self._state().values)
-            self.memory.prune(self.thread_id)
         except Exception:  # report housekeeping trouble; failing the saved turn would mislead
             log.warning(
                 "Thread %s: bookkeeping after the turn failed.", self.thread_id, exc_info=True
@@ -357,7 +356,6 @@ class Chatbot:
         try:
             state = await self.graph.aget_state(self.config)
             await threads.aend_turn(self.memory, self.thread_id, record, state.values)
-            await self.memory.aprune(self.thread_id)
         except Exception:
             log.warning(
                 "Thread %s: bookkeeping after the turn failed.", self.thread_id, exc_info=True

@@ -126,7 +126,7 @@ async def test_native_async_savers_serve_the_async_api(url: str) -> None:
 
 
 def test_old_checkpoints_are_pruned_and_the_transcript_keeps_everything(url: str) -> None:
-    with open_memory(url, keep_checkpoints=3) as memory:
+    with open_memory(url, keep_checkpoints=3, prune_every=1) as memory:
         bot, model = bot_on(memory, "long", max_turns=4)
         for number in range(25):
             bot.say(f"message {number}")

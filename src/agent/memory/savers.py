@@ -50,6 +50,7 @@ from agent.memory.pruning import prune_saver
 log = logging.getLogger(__name__)
 
 KEEP_CHECKPOINTS = 10
+PRUNE_EVERY = 5
 LOCK_TIMEOUT = 60.0
 SQLITE_BUSY_TIMEOUT = 30.0
 
@@ -121,7 +122,8 @@ class Memory:
     - `checkpointer`/`store`: hand them to `build_graph`; the store holds the transcript and the
       threads' metadata;
     - `thread_lock(thread_id)`: hold it for a whole turn so two writers never interleave;
-    - `prune(thread_id)`: keep only the newest `keep_checkpoints` checkpoints of a thread;
+    - `prune(thread_id)`: keep only the newest `keep_checkpoints` checkpoints of a thread (turns
+      do it every `prune_every` exchanges);
     - `close()`: release connections (also `with open_memory() as memory:`).
     """
 
@@ -130,6 +132,7 @@ class Memory:
     store: BaseStore
     locks: ThreadLocks
     keep_checkpoints: int = KEEP_CHECKPOINTS
+    prune_every: int = PRUNE_EVERY
     lock_timeout: float = LOCK_TIMEOUT
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -158,6 +161,14 @@ class Memory:
     def prune(self, thread_id: str) -> None:
         """Drop all but the thread's newest checkpoints (hold the thread's lock meanwhile)."""
         prune_saver(self.checkpointer, thread_id, self.keep_checkpoints)
+
+    def prune_due(self, message_count: int) -> bool:
+        """Whether a turn that brought the thread to `message_count` messages should prune.
+
+        Every `prune_every` exchanges, not every turn: a prune is a write (an fsync on SQLite),
+        and a thread holds at most keep_checkpoints + prune_every - 1 checkpoints either way.
+        """
+        return (message_count // 2) % self.prune_every == 0
 
     async def aprune(self, thread_id: str) -> None:
         """Async `prune`."""
@@ -211,11 +222,15 @@ def open_memory(
     *,
     setup: bool = True,
     keep_checkpoints: int = KEEP_CHECKPOINTS,
+    prune_every: int = PRUNE_EVERY,
     lock_timeout: float = LOCK_TIMEOUT,
 ) -> Memory:
     """Open the memory AGENT_DB_URL (or `url`) names; `setup` runs pending migrations safely."""
-    if keep_checkpoints < 1:
-        raise ValueError(f"keep_checkpoints must be >= 1, got {keep_checkpoints!r}.")
+    if keep_checkpoints < 1 or prune_every < 1:
+        raise ValueError(
+            f"keep_checkpoints and prune_every must be >= 1, got {keep_checkpoints!r} "
+            f"and {prune_every!r}."
+        )
     location = parse_location(url)
     if location.kind == "sqlite":
         memory = _open_sqlite(location)
@@ -226,6 +241,7 @@ def open_memory(
     else:
         memory = Memory(location, InMemorySaver(), InMemoryStore(), ProcessLocks())
     memory.keep_checkpoints = keep_checkpoints
+    memory.prune_every = prune_every
     memory.lock_timeout = lock_timeout
     return memory
 

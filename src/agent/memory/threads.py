@@ -140,11 +140,14 @@ async def abegin_turn(
 def end_turn(
     memory: Memory, thread_id: str, record: Mapping[str, Any], values: Mapping[str, Any]
 ) -> None:
-    """Save the record with the count the saved state implies (drop it if nothing was saved)."""
+    """Save the record (count from the saved state; none if nothing was saved); prune when due."""
     if is_empty(values):
         memory.store.delete(THREADS, thread_id)
-    else:
-        memory.store.put(THREADS, thread_id, updated_record(record, values, now()))
+        return
+    updated = updated_record(record, values, now())
+    memory.store.put(THREADS, thread_id, updated)
+    if memory.prune_due(updated["messages"]):
+        memory.prune(thread_id)
 
 
 async def aend_turn(
@@ -153,8 +156,11 @@ async def aend_turn(
     """Async `end_turn`."""
     if is_empty(values):
         await memory.store.adelete(THREADS, thread_id)
-    else:
-        await memory.store.aput(THREADS, thread_id, updated_record(record, values, now()))
+        return
+    updated = updated_record(record, values, now())
+    await memory.store.aput(THREADS, thread_id, updated)
+    if memory.prune_due(updated["messages"]):
+        await memory.aprune(thread_id)
 
 
 # --- reading ----------------------------------------------------------------------------------
