@@ -7,7 +7,7 @@ export LANGGRAPH_CLI_NO_ANALYTICS := 1
 export LANGGRAPH_NO_VERSION_CHECK := true
 export LANGSMITH_TRACING ?= false
 
-.PHONY: setup chat test unit integration lint format serve bench clean
+.PHONY: setup chat test unit integration lint format serve replicas-venv serve-replicas bench clean
 
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -31,6 +31,19 @@ JOBS ?= 4
 serve: setup
 	$(PY) -m agent.server.dev --port $(PORT) --jobs $(JOBS)
 
+# Several server replicas on PostgreSQL + Redis (langgraph-runtime-pg pins langgraph-api, hence
+# its own virtualenv). serve-replicas needs DATABASE_URI and REDIS_URI; see docs/server.md.
+REPLICAS_VENV := .venv-replicas
+REPLICAS_STAMP := $(REPLICAS_VENV)/.installed-stamp
+$(REPLICAS_STAMP): pyproject.toml deploy/replicas/build-venv.sh deploy/replicas/requirements.py
+	REPLICAS_VENV=$(REPLICAS_VENV) PYTHON=$(PYTHON) deploy/replicas/build-venv.sh
+
+replicas-venv: $(REPLICAS_STAMP)
+
+REPLICAS ?= 2
+serve-replicas: replicas-venv
+	REPLICAS_VENV=$(REPLICAS_VENV) REPLICAS=$(REPLICAS) BASE_PORT=$(PORT) deploy/replicas/serve.sh
+
 test: setup
 	$(PY) -m pytest
 
@@ -53,4 +66,4 @@ format: setup
 	$(VENV)/bin/ruff format src tests graphs bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(REPLICAS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
