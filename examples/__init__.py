@@ -1,0 +1,1 @@
+"""Runnable examples of extending the agent: a tool-using assistant and a RAG assistant."""
