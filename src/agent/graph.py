@@ -17,8 +17,10 @@ from langgraph.store.memory import InMemoryStore
 
 from agent.context import Context
 from agent.models import chat_model as configured_chat_model
+from agent.models import window_budget
 from agent.models.tokens import token_counter as configured_token_counter
 from agent.nodes import (
+    BudgetFactory,
     CounterFactory,
     ModelFactory,
     Tool,
@@ -53,9 +55,14 @@ def _counter_factory(
         return lambda context: token_counter
     if chat_model is not None:
         return lambda context: count_tokens_approximately
-    return lambda context: configured_token_counter(
-        context.model, window_tokens=context.max_tokens
-    )
+    return lambda context: configured_token_counter(context.model, window_tokens=context.max_tokens)
+
+
+def _budget_factory(chat_model: BaseChatModel | None) -> BudgetFactory:
+    """The run's max_tokens, or for the configured backend its default (embedded: slot size)."""
+    if chat_model is not None:
+        return lambda context: context.max_tokens
+    return lambda context: window_budget(context.max_tokens, context.max_reply_tokens)
 
 
 def builder(
@@ -71,7 +78,9 @@ def builder(
     `call_model -> tools -> call_model` until the model answers without calling a tool.
     """
     graph = StateGraph(State, context_schema=Context)
-    graph.add_node(make_trim(_counter_factory(chat_model, token_counter)))
+    graph.add_node(
+        make_trim(_counter_factory(chat_model, token_counter), _budget_factory(chat_model))
+    )
     graph.add_node(make_call_model(_model_factory(chat_model), tools))
     graph.add_edge(START, "trim")
     if retriever is None:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 ModelFactory = Callable[[Context], BaseChatModel]
 CounterFactory = Callable[[Context], TokenCounter]
+BudgetFactory = Callable[[Context], int | None]
 Tool = BaseTool | Callable[..., Any]
 MAX_TOOL_ROUNDS = 8  # per turn; then the model must answer in words (no endless tool loops)
 
@@ -65,8 +66,10 @@ def archive_evicted(runtime: Runtime[Context], start: int, evicted: list[BaseMes
     StoreArchive(runtime.store).append(thread_id, start, evicted)
 
 
-def make_trim(counter_for: CounterFactory) -> Callable[..., dict[str, Any]]:
-    """Build the `trim` node around a token counter factory."""
+def make_trim(
+    counter_for: CounterFactory, budget_for: BudgetFactory = lambda context: context.max_tokens
+) -> Callable[..., dict[str, Any]]:
+    """Build the `trim` node around a token counter and a token budget (None: turns only)."""
 
     def trim(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Validate the new message, then drop invalid and evict old messages from the state."""
@@ -76,14 +79,14 @@ def make_trim(counter_for: CounterFactory) -> Callable[..., dict[str, Any]]:
         name, variables = thread_persona(state, context)
         persona = get_persona(name)
         system = persona.format([], variables)
-        count = counter_for(context)
+        count, budget = counter_for(context), budget_for(context)
         plan = plan_window(
             messages,
             max_turns=context.max_turns,
-            max_tokens=context.max_tokens,
+            max_tokens=budget,
             low_water=context.low_water,
             count_tokens=count,
-            fixed_tokens=count(system) if context.max_tokens is not None else 0,
+            fixed_tokens=count(system) if budget is not None else 0,
         )
         archived = state.get("archived", 0)
         if plan.evict:

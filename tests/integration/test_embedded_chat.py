@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent import Chatbot, Context, build_graph
-from agent.errors import ContextOverflowError
+from agent.errors import ContextOverflowError, MessageTooLargeError
 from agent.models.embedded import EmbeddedServer
 
 pytestmark = pytest.mark.integration
@@ -133,7 +133,8 @@ def test_a_consumer_that_stops_early_leaves_an_interrupted_reply_and_the_next_tu
 def test_a_failed_turn_leaves_the_history_exactly_as_it_was(
     embedded_server: EmbeddedServer, short_replies: dict[str, Any]
 ) -> None:
-    bot = Chatbot(**short_replies)
+    # a budget bigger than the slot lets the message through to the server, which refuses it
+    bot = Chatbot(**short_replies, max_tokens=50_000)
     bot.say("Hi, I am Ada.")
     before = signature(stored(bot))
     too_long = "lorem ipsum " * 3000  # far more than one slot's context
@@ -161,3 +162,19 @@ def test_the_window_counts_with_the_servers_tokenizer_and_caches_it(
     hits = endpoint.count_text.cache_info().hits
     bot.say("And again.")
     assert endpoint.count_text.cache_info().hits > hits  # the earlier exchange came from cache
+
+
+def test_by_default_the_window_fits_the_embedded_slot_and_long_chats_keep_working(
+    embedded_server: EmbeddedServer, short_replies: dict[str, Any]
+) -> None:
+    bot = Chatbot(**short_replies)  # no max_tokens: the budget follows the slot's context
+    paragraph = "The quick brown fox jumps over the lazy dog near the river bank. " * 25
+    for turn in range(6):  # ~6 x 330 tokens: more than one 2048-token slot holds
+        assert bot.say(f"Turn {turn}: {paragraph} Reply with one word.").strip()
+    state = bot.graph.get_state(bot.config).values
+    assert state["archived"] > 0  # old exchanges were evicted (and archived), not overflowed
+    assert embedded_server.endpoint.count_messages(bot.history()) <= (
+        embedded_server.endpoint.slot_context()
+    )
+    with pytest.raises(MessageTooLargeError):
+        bot.say("lorem ipsum " * 3000)  # bigger than the whole budget: refused before sending

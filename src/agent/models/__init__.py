@@ -83,6 +83,23 @@ def embedded_endpoint(
     return shared_server(window_tokens=window_tokens, reply_tokens=reply_tokens).endpoint
 
 
+def window_budget(max_tokens: int | None, reply_tokens: int | None) -> int | None:
+    """The window's token budget: as asked, else (embedded) what one slot holds minus a reply.
+
+    Without it a long chat on the small embedded context would overflow the slot; remote
+    models get no default budget (their contexts are large and their sizes vary).
+    """
+    if max_tokens is not None:
+        return max_tokens
+    backend = resolve_backend()
+    if backend.name != "embedded":
+        return None
+    from agent.models.embedded import DEFAULT_REPLY_RESERVE
+
+    endpoint = embedded_endpoint(backend, reply_tokens=reply_tokens)
+    return endpoint.slot_context() - (reply_tokens or DEFAULT_REPLY_RESERVE)
+
+
 def chat_model(
     model: str | None = None,
     temperature: float = 0.7,
@@ -120,4 +137,4 @@ def _remote_chat_model(
     )
 
 
-__all__ = ["Backend", "chat_model", "embedded_endpoint", "resolve_backend"]
+__all__ = ["Backend", "chat_model", "embedded_endpoint", "resolve_backend", "window_budget"]

@@ -178,6 +178,7 @@ class LlamaCppEndpoint:
         self._lock = threading.Lock()
         self._models: dict[tuple[str, float, int | None], EmbeddedChatOpenAI] = {}
         self._special: tuple[str, ...] | None = None
+        self._slot_context: int | None = None
         self.count_text = lru_cache(maxsize=16384)(self._count_text)
 
     # --- what the model is ---------------------------------------------------------------
@@ -188,6 +189,14 @@ class LlamaCppEndpoint:
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+    def slot_context(self) -> int:
+        """Tokens one request may use on this server (its per-slot context size)."""
+        with self._lock:
+            if self._slot_context is None:
+                settings = self.props().get("default_generation_settings", {})
+                self._slot_context = int(settings.get("n_ctx") or DEFAULT_CONTEXT_PER_SLOT)
+            return self._slot_context
 
     def special_tokens(self) -> tuple[str, ...]:
         """The model's special-token texts, read from its GGUF (bos/eos if the file is remote)."""
