@@ -330,3 +330,15 @@ def test_backend_labels_name_the_model_or_the_url(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("AGENT_BACKEND", "embedded")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8090/v1")
     assert resolve_backend().describe() == "embedded llama.cpp at http://127.0.0.1:8090/v1"
+
+
+def test_window_budget_is_the_one_asked_for_else_none_for_remote_backends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent.models import window_budget
+
+    assert window_budget(700, None) == 700  # whatever the backend, never starts a server
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert window_budget(None, 64) is None
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    assert window_budget(None, 64) is None
