@@ -74,7 +74,9 @@ def run(quick: bool = False) -> list[Row]:
             except RuntimeError as error:
                 reason = f"simonw/llm skipped: {error}"
             else:
-                llm_wall = Row("6 cold start", "llm -m SmolLM2 (simonw/llm), wall", "s", [t for t, _ in theirs])
+                llm_wall = Row(
+                    "6 cold start", "llm -m SmolLM2 (simonw/llm), wall", "s", [t for t, _ in theirs]
+                )
                 llm_memory = Row("6 cold start", "llm, peak memory", "MB", [m for _, m in theirs])
                 wall.goal = f"{ratio(wall, llm_wall):.2f}x of llm"
                 memory.goal = f"{ratio(memory, llm_memory):.2f}x of llm"

@@ -13,7 +13,8 @@ from langchain_openai import ChatOpenAI
 from openai import OpenAI
 
 from agent import Chatbot
-from agent.models.embedded import embedded_chat_model, shared_server
+from agent.models import chat_model
+from agent.models.embedded import shared_server
 from bench.common import Row, ratio
 
 TOPICS = [
@@ -38,8 +39,9 @@ def user_message(turn: int) -> str:
 
 def capped_model(max_reply_tokens: int) -> ChatOpenAI:
     """The project's embedded ChatOpenAI, deterministic and with short replies."""
-    model = embedded_chat_model("smollm2", 0.0)
-    return model.model_copy(update={"max_tokens": max_reply_tokens})
+    model = chat_model(None, 0.0, max_reply_tokens=max_reply_tokens)
+    assert isinstance(model, ChatOpenAI), "the benchmarks need the embedded backend"
+    return model
 
 
 def time_to_first_token(bot: Chatbot, text: str) -> float:
@@ -81,15 +83,18 @@ def eviction_rows(turns: int = 60, max_turns: int = 12, reply_tokens: int = 32) 
 
 def overhead_rows(repeats: int = 20, reply_tokens: int = 16) -> list[Row]:
     """Row 4: TTFT through Chatbot.stream vs a bare openai client sending the same messages."""
-    server = shared_server()
+    endpoint = shared_server().endpoint
     model = capped_model(reply_tokens)
-    client = OpenAI(base_url=server.base_url, api_key=server.settings.api_key, max_retries=0)
+    client = OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=0)
     question = "Name three colours of the rainbow."
     ours: list[float] = []
     bare: list[float] = []
     for _ in range(repeats):
         bot = Chatbot(chat_model=model, thread_id=str(uuid.uuid4()))
-        sent = [{"role": m.type.replace("human", "user"), "content": str(m.content)} for m in bot.history()]
+        sent = [
+            {"role": m.type.replace("human", "user"), "content": str(m.content)}
+            for m in bot.history()
+        ]
         sent.append({"role": "user", "content": question})
         ours.append(time_to_first_token(bot, question))
         start = time.perf_counter()

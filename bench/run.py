@@ -43,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name}...", file=sys.stderr, flush=True)
         rows += run_bench(name, args.quick)
     info = machine()
-    print(f"\nMachine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB, "
-          f"Python {info['python']}, commit {info['commit']}, {info['date']}\n")
+    print(
+        f"\nMachine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB, "
+        f"Python {info['python']}, commit {info['commit']}, {info['date']}\n"
+    )
     print(table(rows))
     path = write_results(rows, args.output or ("quick" if args.quick else "latest"))
     print(f"\nJSON: {path}")
