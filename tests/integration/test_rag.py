@@ -18,7 +18,6 @@ from agent import Chatbot
 from agent.models.embedded import EmbeddedServer
 from agent.retrieval import SOURCES, markdown_retriever
 from agent.retrieval.embeddings import MiniLMEmbeddings
-from examples.rag_assistant import ROOT, docs_retriever
 from tests.fakes import FakeChat
 
 pytestmark = pytest.mark.integration
@@ -89,15 +88,6 @@ def test_the_chatbot_gets_the_passage_and_cites_its_file(corpus_retriever: BaseR
     bot.say(QUESTIONS[0][0])
     assert "Galileo in 1610" in model.calls[-1][0].text
     assert bot.history()[-1].response_metadata[SOURCES][0] == "jupiter.md"
-
-
-def test_the_rag_example_finds_the_window_docs_in_this_repo(
-    embeddings: MiniLMEmbeddings,
-) -> None:
-    retriever = docs_retriever(ROOT)
-    found = retriever.invoke("How are old messages evicted when the conversation gets long?")
-    assert found and all(d.metadata["source"].endswith(".md") for d in found)
-    assert any("window" in d.page_content.lower() for d in found)
 
 
 def test_rag_on_the_real_embedded_model_answers_with_sources(

@@ -171,6 +171,22 @@ def test_a_call_to_an_unknown_tool_also_comes_back_as_an_error_result() -> None:
     assert messages[-1].content == "Sorry, that tool does not exist."
 
 
+def test_bad_tool_arguments_come_back_as_an_error_result() -> None:
+    def bad_args(messages: Sequence[BaseMessage]) -> AIMessage:
+        if isinstance(messages[-1], ToolMessage):
+            return AIMessage(content="I will ask properly.")
+        return AIMessage(content="", tool_calls=[tool_call("add", {"a": "two"})])
+
+    graph = build_graph(
+        chat_model=ToolCallingFake(script=bad_args), tools=[add], checkpointer=InMemorySaver()
+    )
+    messages = run_turn(graph, "t", "Add things")
+    result = messages[2]
+    assert isinstance(result, ToolMessage) and result.status == "error"
+    assert "valid integer" in result.text and "b: Field required" in result.text
+    assert messages[-1].content == "I will ask properly."
+
+
 # --- the window across tool turns -------------------------------------------------------------
 
 
