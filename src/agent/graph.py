@@ -28,7 +28,7 @@ from agent.nodes import (
     make_trim,
     route_after_model,
 )
-from agent.retrieval.node import make_retrieve
+from agent.retrieval.node import make_retrieve, passage_reserve
 from agent.state import State
 from agent.window import TokenCounter
 
@@ -79,7 +79,11 @@ def builder(
     """
     graph = StateGraph(State, context_schema=Context)
     graph.add_node(
-        make_trim(_counter_factory(chat_model, token_counter), _budget_factory(chat_model))
+        make_trim(
+            _counter_factory(chat_model, token_counter),
+            _budget_factory(chat_model),
+            reserved_tokens=passage_reserve() if retriever is not None else 0,
+        )
     )
     graph.add_node(make_call_model(_model_factory(chat_model), tools))
     graph.add_edge(START, "trim")

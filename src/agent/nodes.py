@@ -67,9 +67,14 @@ def archive_evicted(runtime: Runtime[Context], start: int, evicted: list[BaseMes
 
 
 def make_trim(
-    counter_for: CounterFactory, budget_for: BudgetFactory = lambda context: context.max_tokens
+    counter_for: CounterFactory,
+    budget_for: BudgetFactory = lambda context: context.max_tokens,
+    reserved_tokens: int = 0,
 ) -> Callable[..., dict[str, Any]]:
-    """Build the `trim` node around a token counter and a token budget (None: turns only)."""
+    """Build the `trim` node around a token counter and a token budget (None: turns only).
+
+    `reserved_tokens` stay free for what later nodes add to the prompt (retrieved passages).
+    """
 
     def trim(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Validate the new message, then drop invalid and evict old messages from the state."""
@@ -86,7 +91,7 @@ def make_trim(
             max_tokens=budget,
             low_water=context.low_water,
             count_tokens=count,
-            fixed_tokens=count(system) if budget is not None else 0,
+            fixed_tokens=count(system) + reserved_tokens if budget is not None else 0,
         )
         archived = state.get("archived", 0)
         if plan.evict:

@@ -7,6 +7,7 @@ from pathlib import Path
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
@@ -187,3 +188,21 @@ def test_lazy_retriever_builds_once_on_first_query() -> None:
     assert lazy.invoke("bread")[0].metadata["source"] == "bread.md"
     lazy.invoke("ferry")
     assert built == [1]
+
+
+def test_the_window_leaves_room_for_the_passages_within_the_token_budget() -> None:
+    long_doc = Document(" ".join(f"fact{n}" for n in range(600)), metadata={"source": "big.md"})
+    model = FakeChat()
+    bot = Chatbot(
+        chat_model=model,
+        retriever=WordOverlapRetriever(documents=[long_doc], k=1, queries=[]),
+        checkpointer=InMemorySaver(),
+        max_tokens=1400,
+        max_turns=50,
+    )
+    for turn in range(12):
+        bot.say(f"fact{turn} " + "and more words " * 12)
+        sent = model.calls[-1]
+        assert "big.md" in sent[0].text  # the passages really were there
+        assert count_tokens_approximately(sent) <= 1400
+    assert len(sent) < 2 + 2 * 12  # old exchanges were evicted to make that room

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -9,10 +10,16 @@ from langchain_core.messages import HumanMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig
 
-from agent.retrieval.passages import to_passages
+from agent.retrieval.passages import PASSAGES_HEADER, to_passages
 from agent.state import State
 
 DEFAULT_MAX_CHARS = 3000  # ~750 tokens: room for the window even in a 2,048-token context
+CHARS_PER_TOKEN = 4  # the same approximation as langchain's count_tokens_approximately
+
+
+def passage_reserve(max_chars: int = DEFAULT_MAX_CHARS) -> int:
+    """Tokens the window leaves free for a turn's passages (their text plus the header)."""
+    return math.ceil((max_chars + len(PASSAGES_HEADER)) / CHARS_PER_TOKEN) + 16
 
 
 def latest_user_text(state: State) -> str:
