@@ -18,13 +18,16 @@ LLM_VENV = Path.home() / ".cache" / "agent-bench" / "llm-venv"
 
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MB) of one child process."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    output = (process.stdout.read() if process.stdout else b"").decode(errors="replace")
-    errors = (process.stderr.read() if process.stderr else b"").decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        output, errors = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if process.returncode != 0:
         raise RuntimeError(f"{command[0]} failed: {errors.strip()[-300:]}")
     if not output.strip():
         raise RuntimeError(f"{command[0]} printed no answer")
