@@ -8,7 +8,7 @@ export LANGGRAPH_CLI_NO_ANALYTICS := 1
 export LANGGRAPH_NO_VERSION_CHECK := true
 export LANGSMITH_TRACING ?= false
 
-.PHONY: setup chat test unit integration lint format serve replicas-venv serve-replicas bench clean
+.PHONY: setup chat test unit integration lint format serve replicas-venv serve-replicas bench llm-venv clean
 
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
