@@ -101,7 +101,7 @@ def cluster(replicas_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     with postgres_database() as database_uri:
         env = server_env(directory, {"FAKE_CHUNK_DELAY": "0.05"})
         env.update(DATABASE_URI=database_uri, REDIS_URI=REDIS_URL)
-        env.update(LG_RUNTIME_PG_AUTO_MIGRATE="false")
+        env.update(LG_RUNTIME_PG_AUTO_MIGRATE="false", PG_POOL_SIZE="5", PG_MAX_OVERFLOW="5")
         flush_redis(REDIS_URL)
         subprocess.run(
             [str(VENV / "bin" / "langgraph-runtime-pg-migrate"), "upgrade"],
