@@ -23,13 +23,15 @@ def absolute(spec: str) -> str:
 
 
 def server_config(directory: Path, graphs: Mapping[str, str] | None = None) -> Path:
-    """The real langgraph.json with absolute paths, extra test graphs, and no .env (isolation)."""
+    """The real langgraph.json with absolute paths and extra test graphs, for a tmp directory."""
     config: dict[str, Any] = json.loads((REPO / "langgraph.json").read_text(encoding="utf-8"))
     config["graphs"] = {name: absolute(spec) for name, spec in config["graphs"].items()}
     config["graphs"].update(graphs or {})
     if "auth" in config:
         config["auth"] = {**config["auth"], "path": absolute(config["auth"]["path"])}
-    config.pop("env", None)
+    # Relative to the server's working directory (a fresh tmp dir): no .env there, which also
+    # proves a missing .env does not stop the server, and a developer's .env never leaks in.
+    config["env"] = ".env"
     path = directory / "langgraph.json"
     path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return path
