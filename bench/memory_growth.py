@@ -3,6 +3,8 @@
 One thread, N turns of ~250-character messages answered by a fake model (no model time), for:
 - naive: LangGraph with the full history in state, SqliteSaver, default durability (the anchor:
   659 MB and 5 ms -> 32 ms per turn at 1,000 turns on this machine);
+- plain list: the tutorial's SlidingWindowChatbot (a Python list, the last max_turns exchanges
+  sent each turn, nothing persisted) - the cost floor of "memory" with no database at all;
 - agent-sqlite / agent-postgres: the Chatbot on `open_memory()` (window enforced in state,
   durability="exit", old checkpoints pruned, evicted messages in the transcript).
 Per-turn overhead at turn T is the median wall time of turns T-9..T.
@@ -29,7 +31,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 
 from bench.common import Row, table, write_results
 
-BENCH = "memory_growth"
+BENCH = "1-2 memory growth"
 MESSAGE = "Tell me more about the history of the city, its food, its people and its music. "
 POSTGRES_ADMIN = "postgresql://root@127.0.0.1:5432/test"
 SIZE_GOAL_MB = 20.0
@@ -115,6 +117,22 @@ def run_naive(directory: Path, marks: Sequence[int]) -> Run:
         return drive("naive (full history, SqliteSaver)", turn, lambda: sqlite_size_mb(path), marks)
     finally:
         conn.close()
+
+
+def run_plain_list(marks: Sequence[int], max_turns: int = 20) -> Run:
+    """The tutorial's plain list with a per-turn sliding window: no graph, no database."""
+    from langchain_core.messages import SystemMessage
+
+    model = fake_model()
+    system = SystemMessage("You are a helpful assistant.")
+    history: list[BaseMessage] = []
+
+    def turn(number: int) -> None:
+        history.append(HumanMessage(user_message(number)))
+        window = history[-(2 * max_turns - 1) :]
+        history.append(model.invoke([system, *window]))
+
+    return drive("plain list, per-turn slide (tutorial)", turn, lambda: 0.0, marks)
 
 
 def run_agent(variant: str, url: str, size_mb: Callable[[], float], marks: Sequence[int]) -> Run:
@@ -204,6 +222,8 @@ def measure(marks: Sequence[int], *, postgres: bool = True) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="agent-bench-memory-") as scratch:
         directory = Path(scratch)
         rows += rows_for(run_naive(directory, marks), marks, goals=False)
+        plain = rows_for(run_plain_list(marks), marks, goals=False)
+        rows += [row for row in plain if "DB size" not in row.name]
         path = directory / "agent.db"
         run = run_agent("agent (SQLite)", str(path), lambda: sqlite_size_mb(path), marks)
         rows += rows_for(run, marks, goals=True)

@@ -32,6 +32,7 @@ from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
 from langgraph_sdk import get_client  # noqa: E402
 
 from agent.graph import build_graph  # noqa: E402
+from bench.common import Row  # noqa: E402
 from tests.fakes import FakeChat  # noqa: E402
 from tests.integration.fake_server_graph import describe_input  # noqa: E402
 
@@ -136,6 +137,29 @@ def with_own_server(
             return asyncio.run(body(server.url))
         finally:
             server.stop()
+
+
+def run(quick: bool = False) -> list[Row]:
+    """Entry point for `python -m bench.run`: own dev server, fake and embedded model."""
+    args = argparse.Namespace(runs=3 if quick else 20, skip_embedded=False, server=[], graph="fake")
+    results = with_own_server(4, lambda url: measure(args, url))
+    rows: list[Row] = []
+    for result_row in results:
+        label = f"{result_row['name']} ({result_row['graph']} model)"
+        rows.append(
+            Row(
+                "7 through the server",
+                f"{label}: time to first token",
+                "s",
+                result_row["ttft_s"]["samples"],
+            )
+        )
+        rows.append(
+            Row(
+                "7 through the server", f"{label}: whole run", "s", result_row["total_s"]["samples"]
+            )
+        )
+    return rows
 
 
 def main() -> None:
