@@ -53,7 +53,7 @@ class AgentGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
-@click.group(cls=AgentGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(name="agent", cls=AgentGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "-V", "--version", prog_name="agent")
 @click.option(
     "--db",

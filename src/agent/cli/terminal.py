@@ -41,9 +41,11 @@ class PlainReplyView:
     def __init__(self, stream: bool) -> None:
         self.stream = stream
         self.buffer: list[str] = []
+        self.wrote = False
 
     def add(self, piece: str) -> None:
         """Write the piece now, or keep it for the end."""
+        self.wrote = True
         if self.stream:
             click.echo(piece, nl=False)
             sys.stdout.flush()
@@ -51,10 +53,13 @@ class PlainReplyView:
             self.buffer.append(piece)
 
     def close(self, *, interrupted: bool = False) -> None:
-        """End the reply's line."""
+        """End the reply's line (nothing at all if no text came and it was not stopped)."""
         if not self.stream:
             click.echo("".join(self.buffer), nl=False)
-        click.echo(f" {INTERRUPTED_MARK}" if interrupted else "")
+        if interrupted:
+            click.echo(f" {INTERRUPTED_MARK}" if self.wrote else INTERRUPTED_MARK)
+        elif self.wrote:
+            click.echo()
 
 
 class RichReplyView:

@@ -1,0 +1,145 @@
+"""The CLI's pure parts: streaming Markdown blocks, multi-line input, plain and rich output."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.console import Console
+
+from agent.cli.input import LineReader, continue_line, needs_more, open_fence
+from agent.cli.markdown import ChatMarkdown, Tail, split_settled
+from agent.cli.terminal import INTERRUPTED_MARK, RichReplyView, aligned
+
+ANSI_CODE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def visible(text: str) -> str:
+    return ANSI_CODE.sub("", text)
+
+
+# --- split_settled ----------------------------------------------------------------------------
+
+
+def test_paragraphs_settle_once_the_next_one_starts() -> None:
+    assert split_settled("One.\n\nTwo") == (["One."], "Two")
+    assert split_settled("One.\n\n") == ([], "One.")
+    assert split_settled("One.\nstill one") == ([], "One.\nstill one")
+
+
+def test_a_code_fence_is_one_block_even_with_blank_lines() -> None:
+    text = "Intro\n\n```python\nx = 1\n\ny = 2\n```\n\nAfter"
+    assert split_settled(text) == (["Intro", "```python\nx = 1\n\ny = 2\n```"], "After")
+    assert split_settled("```\na\n\nb") == ([], "```\na\n\nb")  # still open
+
+
+def test_indented_continuations_stay_with_their_block() -> None:
+    text = "1. one\n\n   more about one\n\n2. two"
+    assert split_settled(text) == (["1. one\n\n   more about one"], "2. two")
+
+
+def test_longer_or_tilde_fences_close_only_with_their_own_kind() -> None:
+    text = "~~~\n```\nstill code\n\n~~~\n\nout"
+    assert split_settled(text) == (["~~~\n```\nstill code\n\n~~~"], "out")
+
+
+markdownish = st.text(alphabet=st.sampled_from(list("ab #-*`~\n \n\n1.")), max_size=120)
+
+
+@given(markdownish, st.data())
+def test_settled_blocks_never_change_as_the_reply_grows(text: str, data: st.DataObject) -> None:
+    cut = data.draw(st.integers(min_value=0, max_value=len(text)))
+    early, _ = split_settled(text[:cut])
+    late, _ = split_settled(text)
+    assert late[: len(early)] == early
+
+
+@given(markdownish)
+def test_blocks_and_pending_keep_all_the_visible_text(text: str) -> None:
+    blocks, pending = split_settled(text)
+    assert "".join("".join([*blocks, pending]).split()) == "".join(text.split())
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+def test_enter_continues_after_a_backslash_or_inside_a_fence() -> None:
+    assert needs_more("first \\")
+    assert needs_more("```py\ncode")
+    assert not needs_more("```py\ncode\n```")
+    assert not needs_more("plain")
+    assert open_fence("text\n~~~\nx") and not open_fence("~~~\nx\n~~~")
+
+
+def test_continue_line_drops_the_backslash_outside_fences_only() -> None:
+    assert continue_line("a \\") == "a \n"
+    assert continue_line("```c\n#define X \\") == "```c\n#define X \\\n"
+
+
+def test_line_reader_joins_multi_line_messages_and_ends_at_eof() -> None:
+    reader = LineReader(io.StringIO("one\\\ntwo\n```\nx\n\ny\n```\nlast"))
+    assert reader.read("> ") == "one\ntwo"
+    assert reader.read("> ") == "```\nx\n\ny\n```"
+    assert reader.read("> ") == "last"
+    assert reader.read("> ") is None
+
+
+def test_line_reader_returns_an_unfinished_message_at_eof() -> None:
+    assert LineReader(io.StringIO("```\nunclosed\n")).read("> ") == "```\nunclosed"
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def terminal_console(height: int = 24) -> tuple[Console, io.StringIO]:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=60, height=height, color_system="256")
+    return console, buffer
+
+
+REPLY = "Here is code:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nDone, **really**.\n"
+
+
+def test_streamed_markdown_ends_with_every_block_rendered_once() -> None:
+    console, buffer = terminal_console()
+    view = RichReplyView(console, stream=True)
+    for start in range(0, len(REPLY), 3):
+        view.add(REPLY[start : start + 3])
+    view.close()
+
+    output = buffer.getvalue()
+    text = visible(output)
+    assert text.count("Here is code:") == 1
+    assert text.count("def add(a, b):") == 1
+    assert "Done, really." in text and "**" not in text  # Markdown rendered, not shown raw
+    assert "\x1b[38;5;" in output  # the code block is syntax-highlighted
+
+
+def test_an_interrupted_reply_is_marked() -> None:
+    console, buffer = terminal_console()
+    view = RichReplyView(console, stream=True)
+    view.add("Half a thou")
+    view.close(interrupted=True)
+
+    assert visible(buffer.getvalue()).rstrip().endswith(INTERRUPTED_MARK)
+
+
+def test_single_newlines_are_line_breaks_and_headings_are_left_aligned() -> None:
+    console, buffer = terminal_console()
+    console.print(ChatMarkdown("# Title\nline one\nline two"))
+
+    lines = [line.rstrip() for line in visible(buffer.getvalue()).splitlines() if line.strip()]
+    assert lines == ["Title", "line one", "line two"]
+
+
+def test_tail_shows_only_the_last_lines() -> None:
+    console, buffer = terminal_console()
+    console.print(Tail(ChatMarkdown("\n".join(f"line {i}" for i in range(10))), 3))
+
+    assert visible(buffer.getvalue()).split() == ["line", "7", "line", "8", "line", "9"]
+
+
+def test_plain_tables_are_aligned_columns() -> None:
+    assert aligned([["a", "bb", "c"], ["ccc", "d", ""]]) == ["a    bb  c", "ccc  d"]
