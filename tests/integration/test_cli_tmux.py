@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,12 +34,12 @@ pytestmark = [
 class Screen:
     """One tmux server (own socket) running one command in a 100x30 pane."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.socket = f"agent-cli-test-{uuid.uuid4().hex[:8]}"
+    def __init__(self, env: dict[str, str], socket: Path) -> None:
+        self.socket = socket
         self.env = env
 
     def tmux(self, *args: str) -> str:
-        command = [str(TMUX), "-L", self.socket, "-f", "/dev/null", *args]
+        command = [str(TMUX), "-S", str(self.socket), "-f", "/dev/null", *args]
         done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -72,12 +71,13 @@ class Screen:
 
     def kill(self) -> None:
         subprocess.run(
-            [str(TMUX), "-L", self.socket, "kill-server"], env=self.env, capture_output=True
+            [str(TMUX), "-S", str(self.socket), "kill-server"], env=self.env, capture_output=True
         )
+        self.socket.unlink(missing_ok=True)
 
 
 @pytest.fixture
-def screen() -> Iterator[Screen]:
+def screen(tmp_path: Path) -> Iterator[Screen]:
     env = {  # AGENT_HOME is the test's own (conftest), so the Python API reads the same data
         **os.environ,
         "AGENT_TEMPERATURE": "0",
@@ -85,7 +85,7 @@ def screen() -> Iterator[Screen]:
         "TERM": "xterm-256color",
     }
     env.pop("NO_COLOR", None)
-    session = Screen(env)
+    session = Screen(env, tmp_path / "tmux.sock")
     try:
         yield session
     finally:
