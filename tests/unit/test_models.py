@@ -31,6 +31,7 @@ from agent.models.embedded import (
     context_per_slot,
     default_model_path,
     running_server,
+    stop_shared_server,
 )
 from agent.models.failures import describe_model, translate
 from agent.models.gguf import GGUFFormatError, context_length, read_metadata, special_tokens
@@ -263,6 +264,7 @@ def test_unknown_models_on_compatible_servers_count_approximately(
 
 
 def test_building_the_embedded_counter_starts_nothing() -> None:
+    stop_shared_server()  # an integration test earlier in the session may have started one
     token_counter()
     assert running_server() is None
 
