@@ -13,13 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from langchain_core.messages import BaseMessage
-from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from agent.errors import MissingVariableError, PersonaFileError, UnknownPersonaError
+
+if TYPE_CHECKING:  # LangChain loads only when a prompt is built, so `agent -h` starts fast
+    from langchain_core.messages import BaseMessage
+    from langchain_core.prompts import ChatPromptTemplate
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 PERSONA_SUFFIXES = (".toml", ".yaml", ".yml")
@@ -40,6 +42,8 @@ class Persona:
     @property
     def template(self) -> ChatPromptTemplate:
         """The prompt: the system message first, then the conversation window."""
+        from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
         return ChatPromptTemplate.from_messages(
             [("system", self.system), MessagesPlaceholder("messages")]
         )
