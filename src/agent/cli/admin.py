@@ -12,7 +12,6 @@ from agent.cli import threads as thread_ops
 from agent.cli.chat import check_persona, user_errors
 from agent.cli.services import Services
 from agent.cli.terminal import Terminal
-from agent.memory import migrate
 from agent.personas import get_persona, load_personas
 
 JSON_HELP = "Print JSON (for scripts) instead of a table."
@@ -185,6 +184,8 @@ def db() -> None:
 @click.pass_obj
 def db_migrate(services: Services) -> None:
     """Create or update the database schema ($AGENT_DB_URL); safe to run twice or at once."""
+    from agent.memory import migrate  # LangGraph and the drivers: loaded only when needed
+
     with user_errors():
         where = migrate(services.db_url)
     click.echo(f"Database ready: {where}")

@@ -6,11 +6,10 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from agent.chatbot import Chatbot
 from agent.cli import threads as thread_ops
 from agent.cli.input import LineReader, PromptReader, Reader
 from agent.cli.interrupt import ctrl_c_stops, keyboard_echo_off
@@ -19,6 +18,11 @@ from agent.cli.session import ChatSession, ChatSettings, close_stream
 from agent.cli.terminal import Terminal
 from agent.errors import AgentError, UnknownPersonaError
 from agent.personas import get_persona
+
+# LangChain, LangGraph, the database drivers and the model load inside the functions that use
+# them (types under TYPE_CHECKING), so `agent --version` and `agent -h` start fast.
+if TYPE_CHECKING:
+    from agent.chatbot import Chatbot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +42,9 @@ Environment (options win over these):
   AGENT_MAX_TOKENS    token budget of the window
   AGENT_PERSONAS_DIR  directory of your own persona files
   NO_COLOR            no colours in the terminal"""
+
+# Shown while LangChain, the database and the thread load, so the screen is never blank.
+STARTING = "Starting…"
 
 
 def check_persona(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -186,10 +193,12 @@ def chat(
     """
     terminal = Terminal()
     with user_errors():
-        bot = open_chatbot(services, persona, thread, continue_, model, temperature)
-        settings = ChatSettings(model=model, temperature=temperature, stream=not no_stream)
-        session = ChatSession(services, terminal, bot, settings)
-        terminal.note(session.header())
+        with terminal.status(STARTING):
+            bot = open_chatbot(services, persona, thread, continue_, model, temperature)
+            settings = ChatSettings(model=model, temperature=temperature, stream=not no_stream)
+            session = ChatSession(services, terminal, bot, settings)
+            header = session.header()
+        terminal.note(header)
         load_model(services, terminal)
         session.loop(make_reader())
 
@@ -247,7 +256,8 @@ def ask(
         raise click.UsageError("The question is empty.")
     terminal = Terminal(rich=False if as_json else None)
     with user_errors():
-        bot = open_chatbot(services, persona, thread, continue_, model, temperature)
+        with terminal.status(STARTING):
+            bot = open_chatbot(services, persona, thread, continue_, model, temperature)
         load_model(services, terminal)
         reply = answer(
             bot,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TextIO
-
-from prompt_toolkit.key_binding import KeyBindings
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from agent.cli.markdown import closes, fence_mark
+
+# prompt_toolkit loads only when a person is typing (PromptReader), so `agent -h` starts fast.
+if TYPE_CHECKING:
+    from prompt_toolkit.key_binding import KeyBindings
 
 CONTINUATION = "\\"
 
@@ -98,6 +100,7 @@ class PromptReader:
 
 def _key_bindings() -> KeyBindings:
     """Enter sends unless the message asks for more; Esc-Enter always adds a newline."""
+    from prompt_toolkit.key_binding import KeyBindings
     from prompt_toolkit.key_binding.key_processor import KeyPressEvent
 
     bindings = KeyBindings()

@@ -9,8 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from agent.chatbot import Chatbot
+# LangChain, LangGraph, the database drivers and the model load inside the functions that use
+# them (types under TYPE_CHECKING), so `agent --version` and `agent -h` start fast.
+if TYPE_CHECKING:
+    from agent.chatbot import Chatbot
 
 
 @dataclass

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from langchain_core.language_models import BaseChatModel
+from agent.memory.config import data_dir
 
-from agent.chatbot import Chatbot
-from agent.memory import Memory, data_dir, open_memory
+# LangChain, LangGraph, the database drivers and the model load inside the functions that use
+# them (types under TYPE_CHECKING), so `agent --version` and `agent -h` start fast.
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from agent.chatbot import Chatbot
+    from agent.memory import Memory
 
 
 def history_file() -> Path:
@@ -37,6 +43,8 @@ class Services:
     def open_memory(self) -> Memory:
         """The memory every command of this process shares (opened once)."""
         if self.memory is None:
+            from agent.memory import open_memory
+
             self.memory = open_memory(self.db_url)
             self._owned.append(self.memory)
         return self.memory
@@ -56,6 +64,8 @@ class Services:
         temperature: float | None = None,
     ) -> Chatbot:
         """A Chatbot on the shared memory, so /new and /switch see the same threads."""
+        from agent.chatbot import Chatbot
+
         return Chatbot(
             persona,
             thread_id,

@@ -6,8 +6,8 @@ import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agent.chatbot import Chatbot
 from agent.cli import threads as thread_ops
 from agent.cli.input import Reader
 from agent.cli.interrupt import ctrl_c_stops, keyboard_echo_off
@@ -15,6 +15,11 @@ from agent.cli.services import Services
 from agent.cli.terminal import Terminal
 from agent.cli.threads import short_id
 from agent.errors import AgentError
+
+# LangChain, LangGraph, the database drivers and the model load inside the functions that use
+# them (types under TYPE_CHECKING), so `agent --version` and `agent -h` start fast.
+if TYPE_CHECKING:
+    from agent.chatbot import Chatbot
 
 HELP = """\
 Commands:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-
-from agent.chatbot import INTERRUPTED
 from agent.cli.services import Services
-from agent.memory import (
-    ThreadInfo,
-    ThreadNotFoundError,
-    delete_thread,
-    export_thread,
-    get_thread,
-    list_threads,
-    transcript,
-)
+from agent.memory.errors import ThreadNotFoundError
 from agent.personas import load_personas
+
+# LangChain, LangGraph, the database drivers and the model load inside the functions that use
+# them (types under TYPE_CHECKING), so `agent --version` and `agent -h` start fast.
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+    from agent.memory import ThreadInfo
 
 THREAD_HEADERS = ("thread", "updated", "persona", "messages", "title")
 CliFormat = Literal["md", "json"]
@@ -25,11 +21,15 @@ CliFormat = Literal["md", "json"]
 
 def saved_threads(services: Services) -> list[ThreadInfo]:
     """Saved threads, most recently updated first."""
+    from agent.memory import list_threads
+
     return list_threads(services.open_memory())
 
 
 def resolve_thread_id(services: Services, wanted: str) -> str:
     """The full id of the thread named by its id or a unique prefix of it (git-style)."""
+    from agent.memory import get_thread, list_threads
+
     memory = services.open_memory()
     try:
         return get_thread(memory, wanted).id
@@ -53,6 +53,8 @@ class AmbiguousThreadError(ThreadNotFoundError):
 
 def latest_thread_id(services: Services) -> str:
     """The most recently updated thread, for -c/--continue."""
+    from agent.memory import list_threads
+
     infos = list_threads(services.open_memory(), limit=1)
     if not infos:
         raise NoThreadsError()
@@ -69,27 +71,37 @@ class NoThreadsError(ThreadNotFoundError):
 
 def thread_messages(services: Services, thread_id: str) -> list[BaseMessage]:
     """The whole conversation (archived messages, then the window)."""
+    from agent.memory import transcript
+
     return transcript(services.open_memory(), thread_id)
 
 
 def remove_thread(services: Services, thread_id: str) -> None:
     """Delete a thread: checkpoints, transcript and listing."""
+    from agent.memory import delete_thread
+
     if not delete_thread(services.open_memory(), thread_id):
         raise ThreadNotFoundError(thread_id)
 
 
 def exported(services: Services, thread_id: str, fmt: CliFormat) -> str:
     """A thread's whole transcript as Markdown ('md') or JSON ('json')."""
+    from agent.memory import export_thread
+
     return export_thread(services.open_memory(), thread_id, "json" if fmt == "json" else "markdown")
 
 
 def is_interrupted(message: BaseMessage) -> bool:
     """Whether a reply was cut off by the user."""
+    from agent.chatbot import INTERRUPTED
+
     return bool(message.response_metadata.get(INTERRUPTED))
 
 
 def speaker(message: BaseMessage) -> str:
     """Who said it, in plain words."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
     if isinstance(message, HumanMessage):
         return "you"
     if isinstance(message, AIMessage):
