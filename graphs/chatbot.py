@@ -1,4 +1,4 @@
-"""The chatbot graph for `langgraph dev`: compiled without a checkpointer (the server has its own)."""
+"""The chatbot graph for `langgraph dev`, compiled without a checkpointer (the server has one)."""
 
 from agent.graph import builder
 

@@ -1,4 +1,4 @@
-"""Shared fake chat models: they stream in chunks, make a fresh message per call, and record input."""
+"""Shared fake chat models: chunked streaming, a fresh message per call, recorded inputs."""
 
 from __future__ import annotations
 
