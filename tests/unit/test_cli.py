@@ -620,3 +620,14 @@ def test_bad_temperature_is_a_usage_error() -> None:
 
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_only_an_in_process_embedded_model_needs_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.cli.services import Services
+
+    assert Services().needs_model_load()  # nothing set: the embedded model, loaded here
+    monkeypatch.setenv("AGENT_BACKEND", "embedded")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # `agent model serve` elsewhere
+    assert not Services().needs_model_load()
+    monkeypatch.delenv("AGENT_BACKEND")
+    assert not Services().needs_model_load()  # any OpenAI-compatible server

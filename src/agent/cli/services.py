@@ -89,10 +89,11 @@ class Services:
             return False
         from agent.models import resolve_backend
 
-        return resolve_backend().name == "embedded"
+        backend = resolve_backend()
+        return backend.name == "embedded" and backend.base_url is None  # not a served model
 
     def load_model(self) -> None:
         """Start the embedded model now, so the first reply does not pay for it."""
-        from agent.models.embedded import shared_server
+        from agent.models import embedded_endpoint, resolve_backend
 
-        shared_server()
+        embedded_endpoint(resolve_backend())
