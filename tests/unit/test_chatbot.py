@@ -377,3 +377,18 @@ def test_concurrent_threads_from_os_threads_never_cross_talk() -> None:
     for worker in workers:
         worker.join()
     assert errors == []
+
+
+def test_stop_ends_the_reply_at_the_next_token_and_keeps_what_was_said() -> None:
+    bot, model = bot_with(FakeChat(chunk_size=2, delay=0.001, reply=lambda _: "word " * 200))
+    received = []
+    for piece in bot.stream("talk a lot"):
+        received.append(piece)
+        if len(received) == 3:
+            bot.stop()
+    assert len(received) < 10  # the fake had ~500 chunks to go
+    saved = bot.history()[-1]
+    assert isinstance(saved, AIMessage) and saved.response_metadata.get("interrupted") is True
+    assert saved.text == "".join(received)
+    bot.say("next")
+    assert [m.type for m in model.calls[-1]] == ["system", "human", "ai", "human"]
