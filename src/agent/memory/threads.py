@@ -116,13 +116,13 @@ def merge_transcript(
 
 
 def begin_turn(memory: Memory, thread_id: str, text: str, persona: str | None) -> dict[str, Any]:
-    """The thread's record, created (titled by this message) if this is its first turn."""
+    """The thread's record, or a new one titled by this message (saved by `end_turn`).
+
+    Nothing is written before the model call, so a first turn's time to first token pays for
+    no database commit; a turn that dies before `end_turn` saved nothing either (durability exit).
+    """
     item = memory.store.get(THREADS, thread_id)
-    if item is not None:
-        return dict(item.value)
-    record = new_record(text, persona, now())
-    memory.store.put(THREADS, thread_id, record)
-    return record
+    return dict(item.value) if item is not None else new_record(text, persona, now())
 
 
 async def abegin_turn(
@@ -130,11 +130,7 @@ async def abegin_turn(
 ) -> dict[str, Any]:
     """Async `begin_turn`."""
     item = await memory.store.aget(THREADS, thread_id)
-    if item is not None:
-        return dict(item.value)
-    record = new_record(text, persona, now())
-    await memory.store.aput(THREADS, thread_id, record)
-    return record
+    return dict(item.value) if item is not None else new_record(text, persona, now())
 
 
 def end_turn(
