@@ -16,22 +16,34 @@ PROMPT = "Say hello in five words."
 LLM_VENV = Path.home() / ".cache" / "agent-bench" / "llm-venv"
 
 
+TIME = "/usr/bin/time"  # GNU time: a small parent, so the child's peak memory is its own
+
+
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MB) of one child process."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Wall seconds and peak resident memory (MB) of one child process.
+
+    The peak comes from GNU time's %M: ru_maxrss from our own wait4 would include this (large)
+    bench process, whose high-water mark a forked child inherits on Linux.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile() as peak:
         start = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
+        result = subprocess.run(
+            [TIME, "-f", "%M", "-o", peak.name, *command],
+            env=env,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
         elapsed = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        err.seek(0)
-        output, errors = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    if process.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed: {errors.strip()[-300:]}")
+        output = out.read().decode(errors="replace")
+        kilobytes = Path(peak.name).read_text().strip().splitlines()[-1]
+    if result.returncode != 0:
+        errors = result.stderr.decode(errors="replace").strip()
+        raise RuntimeError(f"{command[0]} failed: {errors[-300:]}")
     if not output.strip():
         raise RuntimeError(f"{command[0]} printed no answer")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, int(kilobytes) / 1024
 
 
 def agent_command() -> list[str]:
@@ -61,6 +73,8 @@ def llm_available() -> str | None:
 
 def run(quick: bool = False) -> list[Row]:
     """Repeat each cold start a few times; llm runs when its side virtualenv exists."""
+    if not Path(TIME).exists():
+        return [Row("6 cold start", "agent ask", "s", [], note=f"skipped: {TIME} is missing")]
     repeats = 1 if quick else 5
     home = tempfile.mkdtemp(prefix="agent-bench-")
     try:
