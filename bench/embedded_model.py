@@ -122,6 +122,17 @@ def reply_tokens_of(bot: Chatbot) -> int:
     return int(usage["output_tokens"]) if usage else len(str(reply.content).split())
 
 
+def run_concurrently(worker: Any, shares: list[Any]) -> float:
+    """Run `worker(share)` for every share in its own thread; the wall seconds until all end."""
+    threads = [threading.Thread(target=worker, args=(share,)) for share in shares]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start
+
+
 def aggregate_tokens_per_second(streams: int, requests: int, reply_tokens: int) -> float:
     """Run `requests` replies spread over `streams` concurrent threads; tokens/s over wall time."""
     model = capped_model(reply_tokens)
@@ -135,14 +146,8 @@ def aggregate_tokens_per_second(streams: int, requests: int, reply_tokens: int) 
             with lock:
                 produced.append(reply_tokens_of(bot))
 
-    groups = [bots[i::streams] for i in range(streams)]
-    threads = [threading.Thread(target=worker, args=(group,)) for group in groups]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(produced) / (time.perf_counter() - start)
+    seconds = run_concurrently(worker, [bots[i::streams] for i in range(streams)])
+    return sum(produced) / seconds
 
 
 def bare_tokens_per_second(streams: int, requests: int, reply_tokens: int) -> float:
@@ -166,14 +171,8 @@ def bare_tokens_per_second(streams: int, requests: int, reply_tokens: int) -> fl
             with lock:
                 produced.append(tokens)
 
-    counts = [len(range(requests)[i::streams]) for i in range(streams)]
-    threads = [threading.Thread(target=worker, args=(count,)) for count in counts]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(produced) / (time.perf_counter() - start)
+    seconds = run_concurrently(worker, [len(range(requests)[i::streams]) for i in range(streams)])
+    return sum(produced) / seconds
 
 
 def concurrency_rows(repeats: int = 3, requests: int = 8, reply_tokens: int = 64) -> list[Row]:
