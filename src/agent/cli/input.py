@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from agent.cli.markdown import closes, fence_mark
+from agent.cli.markdown import fence_after
 
 # prompt_toolkit loads only when a person is typing (PromptReader), so `agent -h` starts fast.
 if TYPE_CHECKING:
@@ -24,13 +24,7 @@ def open_fence(text: str) -> bool:
     """Whether the text has a ``` (or ~~~) fence that is not closed yet."""
     fence: str | None = None
     for line in text.split("\n"):
-        mark = fence_mark(line)
-        if mark is None:
-            continue
-        if fence is None:
-            fence = mark
-        elif closes(line, mark, fence):
-            fence = None
+        fence = fence_after(line, fence)
     return fence is not None
 
 

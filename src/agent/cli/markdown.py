@@ -30,6 +30,16 @@ def closes(line: str, mark: str, open_fence: str) -> bool:
     return same_kind and not line.strip(" " + mark[0])
 
 
+def fence_after(line: str, open_fence: str | None) -> str | None:
+    """The fence still open after this line (None: outside any code fence)."""
+    mark = fence_mark(line)
+    if mark is None:
+        return open_fence
+    if open_fence is None:
+        return mark
+    return None if closes(line, mark, open_fence) else open_fence
+
+
 def starts_block(lines: list[str], index: int, start: int) -> bool:
     """Whether this line begins a new top-level block: unindented text right after a blank line."""
     line = lines[index]
@@ -57,13 +67,7 @@ def split_settled(text: str) -> tuple[list[str], str]:
             if block.strip():
                 blocks.append(block)
             start = index
-        mark = fence_mark(line)
-        if mark is None:
-            continue
-        if open_fence is None:
-            open_fence = mark
-        elif closes(line, mark, open_fence):
-            open_fence = None
+        open_fence = fence_after(line, open_fence)
     return blocks, "\n".join(lines[start:]).strip("\n")
 
 
