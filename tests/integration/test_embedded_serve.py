@@ -128,3 +128,27 @@ def test_a_taken_port_is_a_one_line_error() -> None:
     assert result.returncode == 1
     assert f"127.0.0.1:{port} is already in use" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_restarts_on_the_same_port_right_after_a_crash() -> None:
+    port = free_port()
+    command = [AGENT, "model", "serve", "--port", str(port), "--api-key", ""]
+    crashed = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base_url = exported(read_banner(crashed))["OPENAI_BASE_URL"]
+        with httpx.Client() as client:  # a kept-alive connection the crash leaves half-closed
+            assert client.get(base_url.removesuffix("/v1") + "/health").status_code == 200
+            crashed.kill()
+            crashed.wait(timeout=30)
+        # the crashed server's side of that connection now lingers in TIME_WAIT on the port
+    finally:
+        if crashed.poll() is None:
+            crashed.kill()
+        crashed.communicate(timeout=30)
+    restarted = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert exported(read_banner(restarted))["OPENAI_BASE_URL"] == base_url
+        assert httpx.get(base_url.removesuffix("/v1") + "/health").status_code == 200
+    finally:
+        restarted.kill()
+        restarted.communicate(timeout=30)

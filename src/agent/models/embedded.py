@@ -267,8 +267,13 @@ class LlamaCppEndpoint:
 
 
 def _port_in_use(host: str, port: int) -> bool:
-    """Tell whether a fixed port is already taken (so the error can say so)."""
+    """Tell whether a fixed port is taken by a listener (so the error can say so).
+
+    SO_REUSEADDR as the server itself binds: connections a crashed server left in TIME_WAIT
+    must not make its port look taken for a minute.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
