@@ -91,6 +91,18 @@ def settle_update(
     }
 
 
+def new_id() -> str:
+    """A fresh thread id."""
+    return str(uuid.uuid4())
+
+
+def require_thread_id(thread_id: str) -> str:
+    """Refuse thread ids no backend can keep for a thread's whole life (empty, not text)."""
+    if not isinstance(thread_id, str) or not thread_id.strip():
+        raise ValueError(f"thread_id must be a non-empty string, got {thread_id!r}.")
+    return thread_id
+
+
 class ReplyStopped(BaseException):
     """Raised inside the model call to end a reply nobody wants any more (see Chatbot.stop)."""
 
@@ -127,6 +139,7 @@ class Chatbot:
         persona: str | None = None,
         thread_id: str | None = None,
         *,
+        persona_vars: Mapping[str, Any] | None = None,
         chat_model: BaseChatModel | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         store: BaseStore | None = None,
@@ -140,8 +153,43 @@ class Chatbot:
         low_water: float | None = None,
         max_reply_tokens: int | None = None,
         durability: Durability = "exit",
-        **persona_vars: Any,
     ) -> None:
+        """Open (or resume) a thread.
+
+        Args:
+            persona: Persona name; None keeps a resumed thread's persona (new threads:
+                $AGENT_PERSONA, else "assistant").
+            thread_id: The conversation to continue; None starts a new one (a UUID).
+            persona_vars: Values for the persona template's `{variables}`, e.g.
+                `{"user_name": "Ada"}`; names the persona does not declare are refused.
+            chat_model: A LangChain chat model to use instead of the configured backend.
+            checkpointer: A LangGraph checkpointer (with `store`) instead of `memory`.
+            store: The LangGraph store for transcripts and thread records.
+            memory: An open `agent.memory.Memory` (shared by many Chatbots); by default
+                `open_memory()` (AGENT_DB_URL, else the SQLite file in the data directory),
+                which this Chatbot then owns and closes.
+            tools: Tools the model may call (LangChain tools or plain functions).
+            retriever: A retriever whose passages are given to the model each turn.
+            model: Model name for the backend (`Context.model`).
+            temperature: Sampling temperature (`Context.temperature`).
+            max_turns: Exchanges in the window (`Context.max_turns`).
+            max_tokens: Token budget of system prompt + window (`Context.max_tokens`).
+            low_water: Fraction of the budget to evict down to (`Context.low_water`).
+            max_reply_tokens: Most tokens one reply may have (`Context.max_reply_tokens`).
+            durability: When LangGraph writes checkpoints ("exit": once per turn).
+
+        Raises:
+            SettingError: A setting out of range (named).
+            UnknownPersonaError: No persona of that name.
+            UnknownVariableError: A persona variable the persona does not declare.
+            MissingVariableError: The persona needs a variable that has no value.
+
+        Example:
+            ```python
+            bot = Chatbot("travel_planner", persona_vars={"language": "French"})
+            print(bot.say("Hi, I'd like a week somewhere warm in March."))
+            ```
+        """
         settings = {
             "model": model,
             "temperature": temperature,
@@ -152,7 +200,7 @@ class Chatbot:
         }
         self._settings: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
         Context(**self._settings)  # validate now, not at the first turn
-        self.thread_id = thread_id or str(uuid.uuid4())
+        self.thread_id = require_thread_id(thread_id) if thread_id is not None else new_id()
         self._switch = StopSwitch()
         self._persona: str | None = None
         self._persona_vars: dict[str, Any] = {}
@@ -170,7 +218,7 @@ class Chatbot:
         )
         self._durability: Durability = durability
         if persona is not None or persona_vars:
-            self.switch_persona(persona or self.persona, **persona_vars)
+            self.switch_persona(persona or self.persona, persona_vars)
 
     # --- settings -------------------------------------------------------------------------
 
@@ -188,10 +236,24 @@ class Chatbot:
         """The persona the next turn uses (the thread's own unless switched)."""
         return thread_persona(self._state().values, self.context())[0]
 
-    def switch_persona(self, name: str, **persona_vars: Any) -> None:
-        """Use another persona from the next turn on (validated now)."""
-        variables = {**self._persona_vars, **persona_vars}
-        get_persona(name).values({**self._state().values.get("persona_vars", {}), **variables})
+    def switch_persona(self, name: str, persona_vars: Mapping[str, Any] | None = None) -> None:
+        """Use another persona (and variable values) from the next turn on, checked now.
+
+        Args:
+            name: The persona's name.
+            persona_vars: Values for its variables; they add to (and override) the values the
+                thread already has.
+
+        Raises:
+            UnknownPersonaError: No persona of that name.
+            UnknownVariableError: A variable the persona does not declare.
+            MissingVariableError: A variable the persona needs still has no value.
+        """
+        persona = get_persona(name)
+        given = dict(persona_vars or {})
+        persona.check_variables(given)
+        variables = {**self._persona_vars, **given}
+        persona.values({**self._state().values.get("persona_vars", {}), **variables})
         self._persona, self._persona_vars = name, variables
 
     # --- reading --------------------------------------------------------------------------

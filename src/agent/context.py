@@ -1,112 +1,242 @@
-"""Per-run settings for the graph, with environment-variable fallbacks and validation."""
+"""Per-run settings for the graph: explicit values first, then the environment, then defaults.
+
+Each field's metadata holds its description and, for settings an operator may set for every
+run, the environment variable (`env`). One loop reads them all: a field the caller named keeps
+its value even when it equals the default; only fields left out are filled from the
+environment. The tables in README.md, docs/ and `agent chat -h` are generated from the same
+metadata (agent.settings).
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, fields
-from typing import Any
+import math
+from collections.abc import Callable
+from dataclasses import Field, dataclass, field, fields
+from functools import cache
+from typing import Any, get_args, get_type_hints
+
+from agent.errors import SettingError, UnknownSettingError
+from agent.settings import EnvSetting, Kind, parse, raw
 
 DEFAULT_PERSONA = "assistant"
 
 
-def _env(name: str) -> str | None:
-    """Return a non-empty environment value, treating empty strings as unset."""
-    value = os.environ.get(name, "").strip()
-    return value or None
+Check = Callable[[Any], str | None]
+
+
+def _is_int(value: Any) -> bool:
+    """An int that is not a bool (True is an int to Python, not a turn count to a user)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float that is not a bool."""
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def name_or_none(value: Any) -> str | None:
+    """Problem with a name setting (persona, model), or None."""
+    ok = value is None or (isinstance(value, str) and value.strip() != "")
+    return None if ok else "must be a non-empty name or None"
+
+
+def variables(value: Any) -> str | None:
+    """Problem with persona variables, or None."""
+    ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    return None if ok else "must map variable names to values"
+
+
+def non_negative(value: Any) -> str | None:
+    """Problem with a number that must be >= 0, or None."""
+    return None if _is_number(value) and value >= 0 else "must be a number >= 0"
+
+
+def at_least_one(value: Any) -> str | None:
+    """Problem with a count that must be an integer >= 1, or None."""
+    return None if _is_int(value) and value >= 1 else "must be an integer >= 1"
+
+
+def positive_or_none(value: Any) -> str | None:
+    """Problem with an optional token count, or None."""
+    ok = value is None or (_is_int(value) and value >= 1)
+    return None if ok else "must be a positive integer or None"
+
+
+def fraction(value: Any) -> str | None:
+    """Problem with a fraction in (0, 1], or None."""
+    return None if _is_number(value) and 0 < value <= 1 else "must be a number in (0, 1]"
+
+
+def setting(
+    default: Any,
+    description: str,
+    *,
+    check: Check,
+    env: str | None = None,
+    shown: str = "",
+) -> Any:
+    """A Context field: default, one-line description, validity check, environment variable.
+
+    `shown` is the default as tables print it when the value itself would mislead (None).
+    """
+    metadata = {
+        "description": description,
+        "check": check,
+        "env": env,
+        "shown": shown or repr(default),
+    }
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(kw_only=True)
 class Context:
-    """Settings for one run: who the bot is, which model, and how big the window may grow."""
+    """Settings for one run: who the bot is, which model, and how big the window may grow.
 
-    persona: str | None = field(
-        default=None,
-        metadata={
-            "description": "Persona name. None keeps the thread's persona "
-            "(new threads: $AGENT_PERSONA, else 'assistant'). Naming one switches the thread."
-        },
+    Pass it as `graph.invoke(..., context=Context(...))` or, from a LangGraph client, as the
+    run's `context` dict. Fields you name win; the others come from the environment (the
+    operator's defaults), then from the defaults below. Unknown names are an error, not
+    silently ignored.
+
+    Example:
+        >>> Context(max_turns=5, temperature=0.2).max_turns
+        5
+    """
+
+    persona: str | None = setting(
+        None,
+        "Persona name. None keeps the thread's persona (new threads: $AGENT_PERSONA, else "
+        "'assistant'). Naming one switches the thread.",
+        check=name_or_none,
+        shown="the thread's",
     )
-    persona_vars: dict[str, Any] = field(
-        default_factory=dict,
-        metadata={"description": "Values for the persona template's variables (e.g. user_name)."},
+    persona_vars: dict[str, Any] = setting(
+        {},
+        "Values for the persona template's variables, e.g. {'user_name': 'Ada'}.",
+        check=variables,
     )
-    model: str | None = field(
-        default=None,
-        metadata={"description": "Model name; $AGENT_MODEL, else the backend's default."},
+    model: str | None = setting(
+        None,
+        "Model name sent to the backend.",
+        check=name_or_none,
+        env="AGENT_MODEL",
+        shown="backend's default",
     )
-    temperature: float = field(
-        default=0.7, metadata={"description": "Sampling temperature; $AGENT_TEMPERATURE."}
+    temperature: float = setting(
+        0.7, "Sampling temperature.", check=non_negative, env="AGENT_TEMPERATURE"
     )
-    max_turns: int = field(
-        default=20,
-        metadata={
-            "description": "Exchanges (user message + replies) the model sees, the current one "
-            "included; $AGENT_MAX_TURNS."
-        },
+    max_turns: int = setting(
+        20,
+        "Exchanges (user message + replies) the model sees, the current one included.",
+        check=at_least_one,
+        env="AGENT_MAX_TURNS",
     )
-    max_tokens: int | None = field(
-        default=None,
-        metadata={
-            "description": "Token budget for system prompt + window (None: turns only); "
-            "$AGENT_MAX_TOKENS."
-        },
+    max_tokens: int | None = setting(
+        None,
+        "Token budget for system prompt + window (None: the backend's; embedded: one slot).",
+        check=positive_or_none,
+        env="AGENT_MAX_TOKENS",
+        shown="backend's",
     )
-    low_water: float = field(
-        default=0.6,
-        metadata={
-            "description": "On overflow, evict down to this fraction of the budget so the prompt "
-            "prefix stays cached for many turns; $AGENT_LOW_WATER."
-        },
+    low_water: float = setting(
+        0.6,
+        "On overflow, evict down to this fraction of the budget, so the prompt prefix stays "
+        "cached for many turns.",
+        check=fraction,
+        env="AGENT_LOW_WATER",
     )
-    max_reply_tokens: int | None = field(
-        default=None,
-        metadata={
-            "description": "Most tokens one reply may have (None: the model's limit); "
-            "$AGENT_MAX_REPLY_TOKENS."
-        },
+    max_reply_tokens: int | None = setting(
+        None,
+        "Most tokens one reply may have.",
+        check=positive_or_none,
+        env="AGENT_MAX_REPLY_TOKENS",
+        shown="backend's",
     )
+
+    def __new__(cls, **given: Any) -> Context:
+        """Reject unknown names and remember which fields the caller named.
+
+        LangGraph builds a Context from a run's dict with `Context(**context)`, so this is
+        also where a client's typo becomes a clear error instead of a bare TypeError.
+        """
+        unknown = set(given) - set(field_names())
+        if unknown:
+            raise UnknownSettingError(unknown, field_names())
+        instance = super().__new__(cls)
+        object.__setattr__(instance, "_given", frozenset(given))
+        return instance
 
     def __post_init__(self) -> None:
-        """Fill unset fields from the environment, then reject impossible settings."""
-        defaults = {f.name: f.default for f in fields(self)}
-        if self.model is None:
-            self.model = _env("AGENT_MODEL")
-        if self.temperature == defaults["temperature"] and _env("AGENT_TEMPERATURE"):
-            self.temperature = float(os.environ["AGENT_TEMPERATURE"])
-        if self.max_turns == defaults["max_turns"] and _env("AGENT_MAX_TURNS"):
-            self.max_turns = int(os.environ["AGENT_MAX_TURNS"])
-        if self.max_tokens is None and _env("AGENT_MAX_TOKENS"):
-            self.max_tokens = int(os.environ["AGENT_MAX_TOKENS"])
-        if self.low_water == defaults["low_water"] and _env("AGENT_LOW_WATER"):
-            self.low_water = float(os.environ["AGENT_LOW_WATER"])
-        if self.max_reply_tokens is None and _env("AGENT_MAX_REPLY_TOKENS"):
-            self.max_reply_tokens = int(os.environ["AGENT_MAX_REPLY_TOKENS"])
-        if self.max_reply_tokens is not None and self.max_reply_tokens < 1:
-            raise ValueError(f"max_reply_tokens must be >= 1, got {self.max_reply_tokens!r}.")
-        validate_window_settings(self.max_turns, self.max_tokens, self.low_water)
+        """Fill the fields the caller left out from the environment, then check every value."""
+        given: frozenset[str] = getattr(self, "_given", frozenset())
+        for spec in fields(self):
+            env: str | None = spec.metadata.get("env")
+            text = raw(env) if env and spec.name not in given else None
+            if env is None or text is None:
+                check_field(spec, getattr(self, spec.name), source=spec.name)
+                continue
+            setattr(self, spec.name, parse(env, text, field_kind(spec.name)))
+            check_field(spec, getattr(self, spec.name), source=env, shown=text)
 
     @classmethod
     def coerce(cls, value: Context | dict[str, Any] | None) -> Context:
-        """Accept what a run may carry (nothing, a dict from the server, or a Context)."""
+        """Accept what a run may carry: nothing (LangGraph passes None), a dict, or a Context.
+
+        Raises:
+            UnknownSettingError: For a dict with a name Context does not have.
+            SettingError: For a value out of range.
+            TypeError: For anything that is neither a dict nor a Context.
+        """
         if value is None:
             return cls()
         if isinstance(value, cls):
             return value
         if isinstance(value, dict):
-            known = {f.name for f in fields(cls)}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                names, allowed = ", ".join(unknown), ", ".join(sorted(known))
-                raise ValueError(f"Unknown context field(s) {names}; known: {allowed}.")
             return cls(**value)
         raise TypeError(f"Context must be a Context or a dict, not {type(value).__name__}.")
 
 
-def validate_window_settings(max_turns: int, max_tokens: int | None, low_water: float) -> None:
-    """Raise ValueError for a window that could never hold a conversation."""
-    if not isinstance(max_turns, int) or max_turns < 1:
-        raise ValueError(f"max_turns must be an integer >= 1, got {max_turns!r}.")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ValueError(f"max_tokens must be a positive integer or None, got {max_tokens!r}.")
-    if not 0 < low_water <= 1:
-        raise ValueError(f"low_water must be in (0, 1], got {low_water!r}.")
+@cache
+def field_names() -> tuple[str, ...]:
+    """The names a Context accepts."""
+    return tuple(spec.name for spec in fields(Context))
+
+
+@cache
+def field_kind(name: str) -> Kind:
+    """The scalar kind of a field, from its annotation (`int | None` -> int)."""
+    hint = get_type_hints(Context)[name]
+    options = get_args(hint) or (hint,)
+    if int in options:
+        return "int"
+    return "float" if float in options else "str"
+
+
+def context_settings() -> list[EnvSetting]:
+    """The environment variables Context fields read, for agent.settings' tables."""
+    return [
+        EnvSetting(
+            spec.metadata["env"],
+            field_kind(spec.name),
+            spec.metadata["shown"],
+            spec.metadata["description"],
+            "run",
+            field=spec.name,
+        )
+        for spec in fields(Context)
+        if spec.metadata.get("env")
+    ]
+
+
+def context_fields() -> list[Field[Any]]:
+    """Every Context field with its metadata (descriptions for forms and help screens)."""
+    return list(fields(Context))
+
+
+def check_field(spec: Field[Any], value: Any, *, source: str, shown: object = None) -> None:
+    """Raise SettingError naming `source` (the field, or the variable it came from)."""
+    check: Check | None = spec.metadata.get("check")
+    problem = check(value) if check is not None else None
+    if problem:
+        raise SettingError(source, value if shown is None else shown, problem)

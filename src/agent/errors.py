@@ -3,10 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from difflib import get_close_matches
 
 
 class AgentError(Exception):
     """Base class so callers can catch everything this package raises on purpose."""
+
+
+class SettingError(AgentError, ValueError):
+    """Raised for a setting that cannot be used; names the setting (or variable) and the value."""
+
+    def __init__(self, name: str, value: object, problem: str) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(f"{name}={value!r} {problem}.")
+
+
+class UnknownSettingError(AgentError, TypeError, ValueError):
+    """Raised for a setting name that does not exist (a typo), naming the closest known ones.
+
+    A TypeError like any unexpected keyword argument, and a ValueError so the LangGraph server
+    shows its message to the client instead of "An internal error occurred".
+    """
+
+    def __init__(self, unknown: Iterable[str], known: Iterable[str]) -> None:
+        self.unknown = sorted(unknown)
+        self.known = sorted(known)
+        hints = [with_suggestion(name, self.known) for name in self.unknown]
+        super().__init__(
+            f"Unknown setting(s) {', '.join(hints)}. Known settings: {', '.join(self.known)}."
+        )
+
+
+def with_suggestion(name: str, known: Iterable[str]) -> str:
+    """A quoted name, plus the closest known name when there is one (typos are common)."""
+    close = get_close_matches(name, list(known), n=1)
+    return f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
 
 
 class EmptyMessageError(AgentError, ValueError):
@@ -42,16 +74,32 @@ class PersonaFileError(AgentError, ValueError):
         super().__init__(f"Persona file {path}: {problem}")
 
 
-class MissingVariableError(AgentError, KeyError):
+class MissingVariableError(AgentError, KeyError, ValueError):
     """Raised when a persona template needs a variable that has neither a value nor a default."""
 
     def __init__(self, persona: str, variable: str) -> None:
         self.persona = persona
         self.variable = variable
         super().__init__(
-            f"Persona {persona!r} needs the variable {variable!r}: "
-            f"pass {variable}=... (Chatbot keyword or Context.persona_vars)."
+            f"Persona {persona!r} needs the variable {variable!r}: pass "
+            f"persona_vars={{{variable!r}: ...}} (Chatbot, Context) or --var {variable}=... "
+            "(agent command)."
         )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownVariableError(AgentError, KeyError, ValueError):
+    """Raised for persona variables the persona does not use (a typo would be ignored otherwise)."""
+
+    def __init__(self, persona: str, unknown: Iterable[str], declared: Iterable[str]) -> None:
+        self.persona = persona
+        self.unknown = sorted(unknown)
+        self.declared = sorted(declared)
+        hints = ", ".join(with_suggestion(name, self.declared) for name in self.unknown)
+        uses = ", ".join(self.declared) if self.declared else "none"
+        super().__init__(f"Persona {persona!r} has no variable(s) {hints}. Its variables: {uses}.")
 
     def __str__(self) -> str:
         return str(self.args[0])

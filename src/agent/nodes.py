@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from agent.memory.archive import StoreArchive
 from agent.models.failures import describe_model, model_errors
 from agent.personas import Persona, get_persona
 from agent.retrieval.passages import cite, with_passages
+from agent.settings import read
 from agent.state import State
 from agent.window import TokenCounter, plan_window, tool_call_ids, valid_messages
 
@@ -35,12 +35,7 @@ MAX_TOOL_ROUNDS = 8  # per turn; then the model must answer in words (no endless
 
 def thread_persona(state: Mapping[str, Any], context: Context) -> tuple[str, dict[str, Any]]:
     """The persona for this turn: named in the run, else the thread's, else the default."""
-    name = (
-        context.persona
-        or state.get("persona")
-        or os.environ.get("AGENT_PERSONA", "").strip()
-        or DEFAULT_PERSONA
-    )
+    name = context.persona or state.get("persona") or read("AGENT_PERSONA") or DEFAULT_PERSONA
     return name, {**state.get("persona_vars", {}), **context.persona_vars}
 
 
@@ -83,6 +78,7 @@ def make_trim(
         require_user_turn(messages)
         name, variables = thread_persona(state, context)
         persona = get_persona(name)
+        persona.check_variables(context.persona_vars)
         system = persona.format([], variables)
         count, budget = counter_for(context), budget_for(context)
         plan = plan_window(

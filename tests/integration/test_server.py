@@ -260,3 +260,12 @@ def test_serve_recognises_the_dev_servers_port_move_message() -> None:
     line = "[warning] Port 2024 is already in use, using port 40113 instead."
     assert moved_port(line) == 40113
     assert moved_port("Application started up in 1.2s") is None
+
+
+async def test_an_undeclared_persona_variable_fails_the_run_by_name(
+    client: LangGraphClient,
+) -> None:
+    thread_id = await new_thread(client)
+    context = {"persona": "tutor", "persona_vars": {"username": "Ada"}}
+    failed = await stream_turn(client, thread_id, "hi", context=context)
+    assert "did you mean 'user_name'" in errors(failed)[0]["message"]

@@ -16,7 +16,7 @@ from langchain_core.messages import (
 )
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent import Chatbot, Context, build_graph
+from agent import Chatbot, build_graph
 from agent.errors import (
     EmptyMessageError,
     MessageTooLargeError,
@@ -172,7 +172,9 @@ def test_a_thread_keeps_its_persona_and_switching_is_explicit() -> None:
 
 def test_persona_variables_reach_the_prompt_and_stay_with_the_thread() -> None:
     saver, model = InMemorySaver(), FakeChat()
-    Chatbot("tutor", "v", chat_model=model, checkpointer=saver, user_name="Ada").say("hi")
+    Chatbot(
+        "tutor", "v", persona_vars={"user_name": "Ada"}, chat_model=model, checkpointer=saver
+    ).say("hi")
     Chatbot(thread_id="v", chat_model=model, checkpointer=saver).say("again")
     assert "talking with Ada" in model_texts(model.calls[-1])[0][1]
 
@@ -212,7 +214,8 @@ def test_missing_template_variable_is_named(
     with pytest.raises(MissingVariableError, match="guest"):
         Chatbot("host", chat_model=FakeChat())
     assert (
-        Chatbot("host", chat_model=FakeChat(), guest="Kim").history()[0].content == "Welcome Kim."
+        Chatbot("host", chat_model=FakeChat(), persona_vars={"guest": "Kim"}).history()[0].content
+        == "Welcome Kim."
     )
 
 
@@ -304,16 +307,6 @@ def test_exported_server_graph_has_no_checkpointer_or_store() -> None:
     spec.loader.exec_module(module)
     assert module.graph.checkpointer is None and module.graph.store is None
     assert set(module.graph.nodes) >= {"trim", "call_model"}
-
-
-def test_context_defaults_and_env_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Context().max_turns == 20 and Context().max_tokens is None
-    monkeypatch.setenv("AGENT_MAX_TURNS", "7")
-    monkeypatch.setenv("AGENT_MAX_TOKENS", "900")
-    assert Context().max_turns == 7 and Context().max_tokens == 900
-    assert Context(max_turns=3).max_turns == 3
-    with pytest.raises(ValueError, match="Unknown context field"):
-        Context.coerce({"persona": "tutor", "max_turn": 3})
 
 
 # --- async and concurrency -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from agent.cli.session import ChatSession, ChatSettings, close_stream
 from agent.cli.terminal import Terminal
 from agent.errors import AgentError, UnknownPersonaError
 from agent.personas import get_persona
+from agent.settings import text_table
 
 # LangChain, LangGraph, the database drivers and the model load inside the functions that use
 # them (types under TYPE_CHECKING), so `agent --version` and `agent -h` start fast.
@@ -26,22 +27,9 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ENVIRONMENT_HELP = """\b
-Environment (options win over these):
-  AGENT_PERSONA       persona for new threads (default: assistant)
-  AGENT_MODEL         model name (same as --model)
-  AGENT_TEMPERATURE   sampling temperature (same as --temperature)
-  OPENAI_BASE_URL     an OpenAI-compatible server (Ollama, vLLM, llama.cpp...);
-                      AGENT_BASE_URL works too
-  OPENAI_API_KEY      use OpenAI (or the key for OPENAI_BASE_URL)
-  AGENT_BACKEND       force embedded | openai | compatible
-  AGENT_MODEL_PATH    another GGUF file for the embedded model
-  AGENT_DB_URL        where threads are saved (SQLite path, postgresql://..., memory)
-  AGENT_HOME          data directory (database, chat-history)
-  AGENT_MAX_TURNS     exchanges the model sees (default 20)
-  AGENT_MAX_TOKENS    token budget of the window
-  AGENT_PERSONAS_DIR  directory of your own persona files
-  NO_COLOR            no colours in the terminal"""
+ENVIRONMENT_HELP = "\b\nEnvironment (options win over these):\n" + text_table(
+    ("run", "persona", "model", "memory", "cli")
+)
 
 # Shown while LangChain, the database and the thread load, so the screen is never blank.
 STARTING = "Starting…"

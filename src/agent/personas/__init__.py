@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from agent.errors import MissingVariableError, PersonaFileError, UnknownPersonaError
+from agent.errors import (
+    MissingVariableError,
+    PersonaFileError,
+    UnknownPersonaError,
+    UnknownVariableError,
+)
 
 if TYPE_CHECKING:  # LangChain loads only when a prompt is built, so `agent -h` starts fast
     from langchain_core.messages import BaseMessage
@@ -52,6 +57,21 @@ class Persona:
     def required_variables(self) -> list[str]:
         """Variables the system prompt uses (those without defaults must be supplied)."""
         return sorted(set(self.template.input_variables) - {"messages"})
+
+    @property
+    def declared_variables(self) -> list[str]:
+        """Every variable a caller may set: those the prompt uses and those with defaults."""
+        return sorted({*self.required_variables, *self.variables})
+
+    def check_variables(self, given: Mapping[str, Any]) -> None:
+        """Refuse variables this persona does not declare (so a typo is not silently ignored).
+
+        Raises:
+            UnknownVariableError: Naming the unknown names and the declared ones.
+        """
+        unknown = set(given) - set(self.declared_variables)
+        if unknown:
+            raise UnknownVariableError(self.name, unknown, self.declared_variables)
 
     def values(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Merge defaults and given values, failing on the first variable that has neither."""
