@@ -22,6 +22,18 @@ ISOLATED_VARS = (
     "AGENT_TEMPERATURE",
     "LANGSMITH_API_KEY",
     "LANGCHAIN_API_KEY",
+    # provider clients (`provider:model` names) read their own keys and endpoints
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_API_URL",
+    "ANTHROPIC_BASE_URL",
+    "GOOGLE_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_CLOUD_PROJECT",
+    "OLLAMA_HOST",
+    "OLLAMA_API_KEY",
+    "LANGSMITH_GATEWAY",
 )
 
 

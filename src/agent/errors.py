@@ -124,6 +124,25 @@ class InvalidMessageError(AgentError, ValueError):
 # --- model errors: each names the backend and says what to do --------------------------------
 
 
+class MissingProviderError(AgentError, ImportError, ValueError):
+    """Raised for a `provider:model` name whose LangChain integration package is not installed.
+
+    Also a ValueError, so the LangGraph server shows its message to clients.
+    """
+
+    def __init__(self, model: str, package: str, extra: str | None) -> None:
+        self.model = model
+        self.package = package
+        self.extra = extra
+        install = f"pip install 'agent[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(
+            f"Model {model!r} needs the {package} package, which is not installed: {install}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class EmbeddedModelError(AgentError, RuntimeError):
     """Raised when the embedded model cannot be found or its llama.cpp server cannot start."""
 
@@ -134,9 +153,11 @@ class ModelError(AgentError, RuntimeError):
     summary = "The model call failed"
     advice = "Check the model server and try again."
 
-    def __init__(self, backend: str, detail: str = "") -> None:
+    def __init__(self, backend: str, detail: str = "", *, advice: str | None = None) -> None:
         self.backend = backend
         self.detail = detail
+        if advice is not None:  # a provider's own words (its key variable, its URL variable)
+            self.advice = advice
         super().__init__(f"{self.summary} ({backend}). {self.advice}" + self._detail())
 
     def _detail(self) -> str:

@@ -62,7 +62,9 @@ def _budget_factory(chat_model: BaseChatModel | None) -> BudgetFactory:
     """The run's max_tokens, or for the configured backend its default (embedded: slot size)."""
     if chat_model is not None:
         return lambda context: context.max_tokens
-    return lambda context: window_budget(context.max_tokens, context.max_reply_tokens)
+    return lambda context: window_budget(
+        context.max_tokens, context.max_reply_tokens, context.model
+    )
 
 
 def builder(

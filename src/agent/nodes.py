@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 from agent.context import DEFAULT_PERSONA, Context
 from agent.errors import EmptyMessageError, InvalidMessageError
 from agent.memory.archive import StoreArchive
-from agent.models.failures import describe_model, model_errors
+from agent.models.failures import advice_for, describe_model, model_errors
 from agent.personas import Persona, get_persona
 from agent.retrieval.passages import cite, with_passages
 from agent.settings import read
@@ -148,7 +148,7 @@ def make_call_model(
         persona = get_persona(state.get("persona") or DEFAULT_PERSONA)
         model = model_for(context)
         messages = state.get("messages", [])
-        with model_errors(describe_model(model)):
+        with model_errors(describe_model(model), advice_for(model)):
             runnable = with_tools(model, tools, tool_rounds(messages))
             reply = runnable.invoke(model_input(state, persona), config)
         return {"messages": [cite(reply, state.get("passages", []))]}

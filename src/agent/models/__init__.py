@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
+from agent.models.providers import provider_chat_model, split_model_name
+
 if TYPE_CHECKING:
     from agent.models.embedded import LlamaCppEndpoint
 
@@ -83,7 +85,9 @@ def embedded_endpoint(
     return shared_server(window_tokens=window_tokens, reply_tokens=reply_tokens).endpoint
 
 
-def window_budget(max_tokens: int | None, reply_tokens: int | None) -> int | None:
+def window_budget(
+    max_tokens: int | None, reply_tokens: int | None, model: str | None = None
+) -> int | None:
     """The window's token budget: as asked, else (embedded) what one slot holds minus a reply.
 
     Without it a long chat on the small embedded context would overflow the slot; remote
@@ -92,7 +96,7 @@ def window_budget(max_tokens: int | None, reply_tokens: int | None) -> int | Non
     if max_tokens is not None:
         return max_tokens
     backend = resolve_backend()
-    if backend.name != "embedded":
+    if backend.name != "embedded" or split_model_name(model) is not None:
         return None
     from agent.models.embedded import DEFAULT_REPLY_RESERVE
 
@@ -112,6 +116,8 @@ def chat_model(
     Remote models are cached per settings; embedded ones are cached by their server, so a
     stopped server never leaves a cached model pointing at a dead port.
     """
+    if split_model_name(model) is not None:  # `provider:model` wins over the backend
+        return provider_chat_model(str(model), temperature, max_reply_tokens)
     backend = resolve_backend()
     if backend.name == "embedded":
         endpoint = embedded_endpoint(

