@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,12 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner, Result
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import BaseCallbackManager, CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.runnables import ensure_config
 
+from agent.chatbot import StopSwitch
 from agent.cli import cli
 from agent.cli.interrupt import ctrl_c_stops
 from agent.cli.services import Services
@@ -383,7 +384,11 @@ def test_ask_model_failure_is_one_line_exit_1_and_saves_nothing() -> None:
 
 
 class InterruptingChat(FakeChat):
-    """Streams many chunks and presses Ctrl-C (SIGINT to this process) after the second one."""
+    """Streams many chunks and presses Ctrl-C (SIGINT to this process) after the second one.
+
+    It then waits until the press has reached the Chatbot (its stop switch is pressed), so the
+    reply is cut at the next chunk however slowly the main thread gets to the signal.
+    """
 
     def _stream(
         self,
@@ -392,9 +397,14 @@ class InterruptingChat(FakeChat):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        callbacks = ensure_config().get("callbacks")  # the run's: it carries the stop switch
+        handlers = callbacks.handlers if isinstance(callbacks, BaseCallbackManager) else []
+        switches = [handler for handler in handlers if isinstance(handler, StopSwitch)]
+        assert switches, "the Chatbot passes its stop switch as a callback"
         for number, chunk in enumerate(super()._stream(messages, stop, run_manager, **kwargs)):
             if number == 2:
                 os.kill(os.getpid(), signal.SIGINT)
+                assert switches[0].pressed.wait(timeout=600), "Ctrl-C never reached the Chatbot"
             yield chunk
 
 
@@ -403,7 +413,7 @@ def long_reply(messages: Sequence[BaseMessage]) -> str:
 
 
 def test_ctrl_c_during_a_chat_reply_keeps_the_partial_reply_and_the_chat() -> None:
-    fake = InterruptingChat(reply=long_reply, chunk_size=5, delay=0.005)
+    fake = InterruptingChat(reply=long_reply, chunk_size=5)
     result = run(["chat"], "Tell me a story\n/history\n/quit\n", fake)
 
     assert result.exit_code == 0, result.output
@@ -416,7 +426,7 @@ def test_ctrl_c_during_a_chat_reply_keeps_the_partial_reply_and_the_chat() -> No
 
 
 def test_ctrl_c_during_ask_saves_the_partial_reply_and_exits_130() -> None:
-    fake = InterruptingChat(reply=long_reply, chunk_size=5, delay=0.005)
+    fake = InterruptingChat(reply=long_reply, chunk_size=5)
     result = run(["ask", "Tell me a story"], model=fake)
 
     assert result.exit_code == 130
@@ -434,11 +444,9 @@ def test_a_second_ctrl_c_raises_keyboard_interrupt() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         with ctrl_c_stops(Bot()) as request:  # type: ignore[arg-type]
-            os.kill(os.getpid(), signal.SIGINT)
-            threading.Event().wait(0.01)  # let the handler run
+            signal.raise_signal(signal.SIGINT)  # the handler has run when this returns
             assert request.stopped and stops == [True]
-            os.kill(os.getpid(), signal.SIGINT)
-            threading.Event().wait(1)
+            signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 

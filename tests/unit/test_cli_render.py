@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import re
 
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
 from agent.cli.input import LineReader, continue_line, needs_more, open_fence
 from agent.cli.markdown import ChatMarkdown, Tail, split_settled
 from agent.cli.terminal import INTERRUPTED_MARK, RichReplyView, aligned
+from tests.terminal import EmulatedTerminal
 
 ANSI_CODE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -100,30 +101,92 @@ def terminal_console(height: int = 24) -> tuple[Console, io.StringIO]:
 
 
 REPLY = "Here is code:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nDone, **really**.\n"
+# Taller than the 8-row terminal below, so blocks scroll while the live region redraws.
+LONG_REPLY = (
+    "Intro line.\n\n```python\n"
+    + "".join(f"x{i} = {i}\n" for i in range(12))
+    + "```\n\n- first item\n- second item\n\nClosing line.\n"
+)
+LONG_LINES = ["Intro line.", *(f"x{i} = {i}" for i in range(12)), "first item", "Closing line."]
+
+
+def stream_into(
+    terminal: EmulatedTerminal, reply: str, sizes: list[int], refreshes: list[bool]
+) -> None:
+    """Stream `reply` in pieces of `sizes`; after piece i the display refreshes if refreshes[i].
+
+    The view's own timer is off: the test decides when "the timer fires", so every schedule a
+    busy or idle machine could produce is one the test can run, deterministically.
+    """
+    view = RichReplyView(terminal.console(), stream=True, auto_refresh=False)
+    start = 0
+    for index, size in enumerate(sizes):
+        view.add(reply[start : start + size])
+        start += size
+        if refreshes[index % len(refreshes)]:
+            view.live.refresh()
+    view.add(reply[start:])
+    view.close()
+
+
+def occurrences(lines: list[str], wanted: str) -> int:
+    return sum(1 for line in lines if wanted in line)
 
 
 def test_streamed_markdown_ends_with_every_block_rendered_once() -> None:
-    console, buffer = terminal_console()
-    view = RichReplyView(console, stream=True)
-    for start in range(0, len(REPLY), 3):
-        view.add(REPLY[start : start + 3])
-    view.close()
+    terminal = EmulatedTerminal()
+    stream_into(terminal, REPLY, [3] * (len(REPLY) // 3), [True])
 
-    output = buffer.getvalue()
-    text = visible(output)
-    assert text.count("Here is code:") == 1
-    assert text.count("def add(a, b):") == 1
-    assert "Done, really." in text and "**" not in text  # Markdown rendered, not shown raw
-    assert "\x1b[38;5;" in output  # the code block is syntax-highlighted
+    lines = terminal.lines()
+    assert occurrences(lines, "Here is code:") == 1
+    assert occurrences(lines, "def add(a, b):") == 1
+    assert occurrences(lines, "Done, really.") == 1 and "**" not in "".join(lines)
+    assert "\x1b[38;5;" in terminal.output()  # the code block is syntax-highlighted
+    # The bytes redraw the live region many times; the terminal shows each line once.
+    assert terminal.output().count("def") > 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=15), max_size=40),
+    refreshes=st.lists(st.booleans(), min_size=1, max_size=40),
+)
+@example(sizes=[1] * 120, refreshes=[True])  # the slowest terminal: a redraw after every piece
+@example(sizes=[1] * 120, refreshes=[False])  # the fastest machine: no redraw until the end
+def test_no_refresh_schedule_shows_a_line_twice(sizes: list[int], refreshes: list[bool]) -> None:
+    terminal = EmulatedTerminal(height=8)
+    stream_into(terminal, LONG_REPLY, sizes, refreshes)
+
+    for snapshot in terminal.snapshots:  # after every write, scrollback included
+        for line in LONG_LINES:
+            assert occurrences(snapshot, line) <= 1, (line, snapshot)
+    final = terminal.lines()
+    assert [line for line in LONG_LINES if occurrences(final, line) == 1] == LONG_LINES
+    positions = [next(i for i, text in enumerate(final) if line in text) for line in LONG_LINES]
+    assert positions == sorted(positions)
+
+
+def test_a_printed_block_is_not_shown_again_by_a_stale_live_region() -> None:
+    terminal = EmulatedTerminal()
+    view = RichReplyView(terminal.console(), stream=True, auto_refresh=False)
+    view.add("First paragraph.\n\n")
+    view.live.refresh()  # the live region shows the paragraph while it is still being written
+    writes = len(terminal.snapshots)
+    view.add("Second")  # settles the first paragraph: it is printed above the live region
+
+    for snapshot in terminal.snapshots[writes:]:
+        assert occurrences(snapshot, "First paragraph.") <= 1, snapshot
+    view.close()
+    assert occurrences(terminal.lines(), "First paragraph.") == 1
 
 
 def test_an_interrupted_reply_is_marked() -> None:
-    console, buffer = terminal_console()
-    view = RichReplyView(console, stream=True)
+    terminal = EmulatedTerminal()
+    view = RichReplyView(terminal.console(), stream=True, auto_refresh=False)
     view.add("Half a thou")
     view.close(interrupted=True)
 
-    assert visible(buffer.getvalue()).rstrip().endswith(INTERRUPTED_MARK)
+    assert terminal.lines()[-2:] == ["Half a thou", INTERRUPTED_MARK]
 
 
 def test_single_newlines_are_line_breaks_and_headings_are_left_aligned() -> None:

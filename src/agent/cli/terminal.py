@@ -68,7 +68,7 @@ class RichReplyView:
     A spinner holds the place until the first token, so the screen is never blank.
     """
 
-    def __init__(self, console: Console, stream: bool) -> None:
+    def __init__(self, console: Console, stream: bool, *, auto_refresh: bool = True) -> None:
         self.console = console
         self.stream = stream
         self.text = ""
@@ -76,6 +76,7 @@ class RichReplyView:
         self.live = Live(
             Spinner("dots", text=Text("thinking…", style="dim")),
             console=console,
+            auto_refresh=auto_refresh,
             refresh_per_second=REFRESH_PER_SECOND,
             transient=False,
             redirect_stdout=False,
@@ -93,24 +94,32 @@ class RichReplyView:
         if not self.stream:
             return
         settled, pending = split_settled(self.text)
-        for block in settled[self.printed :]:
+        new_blocks = settled[self.printed :]
+        self.printed = len(settled)
+        # The live region must stop showing a block before it is printed: a print redraws the
+        # live region as last refreshed, so a stale one would show the block twice until the
+        # next refresh (up to a whole timer tick, or far longer on a busy machine).
+        self.live.update(self._tail(pending) if pending else Text(""), refresh=bool(new_blocks))
+        self._print(new_blocks)
+
+    def _print(self, blocks: list[str]) -> None:
+        """Print settled blocks above the live region, each followed by a blank line."""
+        for block in blocks:
             self.console.print(ChatMarkdown(block))
             self.console.line()
-        self.printed = len(settled)
-        self.live.update(self._tail(pending) if pending else Text(""))
 
     def close(self, *, interrupted: bool = False) -> None:
         """Render the rest in full and leave it on screen."""
         settled, pending = split_settled(self.text)
         if not self.stream:
             settled, pending = [], self.text
-        for block in settled[self.printed :]:
-            self.console.print(ChatMarkdown(block))
-            self.console.line()
+        new_blocks = settled[self.printed :]
+        self.printed = len(settled)
         parts: list[RenderableType] = [ChatMarkdown(pending)] if pending.strip() else []
         if interrupted:
             parts.append(Text(INTERRUPTED_MARK, style="dim italic"))
         self.live.update(Group(*parts), refresh=True)
+        self._print(new_blocks)
         self.live.stop()
 
 
