@@ -26,6 +26,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
 
 Reply = Callable[[Sequence[BaseMessage]], str]
+PAUSE_LIMIT = 120.0  # a paused fake gives up after this long, so a broken test fails, not hangs
 
 
 def echo_last(messages: Sequence[BaseMessage]) -> str:
@@ -45,8 +46,21 @@ class FakeChat(BaseChatModel):
     chunk_size: int = 4
     delay: float = 0.0
     fail_after_chunks: int | None = None
+    pause_after: int | None = None  # stream this many chunks, then wait for resume()
+    produced: int = 0  # chunks streamed so far, over all calls
     calls: list[list[BaseMessage]] = Field(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _resume: threading.Event = PrivateAttr(default_factory=threading.Event)
+
+    def resume(self) -> None:
+        """Let a stream paused at `pause_after` go on (lockstep tests need no sleeps)."""
+        self._resume.set()
+
+    def _paused_before(self, number: int) -> bool:
+        """Whether chunk `number` must wait for resume(); counts the chunk as produced."""
+        with self._lock:
+            self.produced += 1
+        return self.pause_after is not None and number == self.pause_after
 
     @property
     def _llm_type(self) -> str:
@@ -80,7 +94,9 @@ class FakeChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for chunk in self._chunks(messages):
+        for number, chunk in enumerate(self._chunks(messages)):
+            if self._paused_before(number):
+                self._resume.wait(PAUSE_LIMIT)
             if self.delay:
                 time.sleep(self.delay)
             if run_manager:
@@ -94,7 +110,9 @@ class FakeChat(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in self._chunks(messages):
+        for number, chunk in enumerate(self._chunks(messages)):
+            if self._paused_before(number):
+                await asyncio.to_thread(self._resume.wait, PAUSE_LIMIT)
             await asyncio.sleep(self.delay)
             if run_manager:
                 await run_manager.on_llm_new_token(

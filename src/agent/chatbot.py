@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
@@ -34,7 +36,9 @@ from agent.nodes import Tool, thread_persona
 from agent.personas import get_persona
 from agent.window import valid_messages
 
-INTERRUPTED = "interrupted"
+INTERRUPTED = "interrupted"  # response_metadata flag of a reply stopped early
+CUT = "cut"  # response_metadata flag of a reply that hit the reply-token limit
+REPLY_TOKENS = "reply_tokens"
 log = logging.getLogger(__name__)
 BOOKKEEPING_FAILED = "Thread %s: the turn is saved, but updating its record or pruning failed."
 
@@ -125,6 +129,85 @@ class StopSwitch(BaseCallbackHandler):
             raise ReplyStopped()
 
 
+def close_events(events: Iterator[Any]) -> None:
+    """End a graph run now (`graph.stream` returns a generator, typed as an iterator)."""
+    close = getattr(events, "close", None)
+    if close is not None:
+        close()
+
+
+async def aclose_events(events: AsyncIterator[Any]) -> None:
+    """Async `close_events`."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+@dataclass
+class Turn:
+    """One turn in progress: the user's message, what was streamed so far, its stop switch."""
+
+    message: HumanMessage
+    switch: StopSwitch = field(default_factory=lambda: StopSwitch())
+    received: list[str] = field(default_factory=list)
+
+    @property
+    def input(self) -> dict[str, Any]:
+        """The graph input that adds this turn's message."""
+        return {"messages": [self.message]}
+
+    @property
+    def partial(self) -> str:
+        """The reply text the consumer has received."""
+        return "".join(self.received)
+
+    def take(self, event: Any) -> str:
+        """Record and return the reply text a `messages` event adds ('' for other events)."""
+        piece = chunk_text(event)
+        if piece:
+            self.received.append(piece)
+        return piece
+
+
+@dataclass(frozen=True)
+class TurnReport:
+    """What a finished turn did besides answering (see `Chatbot.last_turn`).
+
+    Attributes:
+        evicted: Exchanges that moved out of the model's window during this turn (they stay in
+            the transcript; the CLI tells the user).
+        archived: Messages outside the window in all, for this thread.
+        interrupted: The reply was stopped early (stop(), Ctrl-C, closing the stream).
+        cut: The reply hit the reply-token limit (it may end mid-sentence).
+        reply_tokens: Tokens the reply used, when the backend says.
+    """
+
+    evicted: int
+    archived: int
+    interrupted: bool
+    cut: bool
+    reply_tokens: int | None
+
+
+def turn_report(values: Mapping[str, Any], message: HumanMessage) -> TurnReport | None:
+    """The report of the turn that `message` started, or None if it left no reply."""
+    messages: Sequence[BaseMessage] = values.get("messages", [])
+    ids = [m.id for m in messages]
+    if message.id not in ids or not is_final_reply(messages[-1]):
+        return None
+    reply = messages[-1]
+    meta = reply.response_metadata
+    usage = getattr(reply, "usage_metadata", None) or {}
+    tokens = meta.get(REPLY_TOKENS, usage.get("output_tokens"))
+    return TurnReport(
+        evicted=int(values.get("evicted", 0)),
+        archived=int(values.get("archived", 0)),
+        interrupted=bool(meta.get(INTERRUPTED)),
+        cut=bool(meta.get(CUT)),
+        reply_tokens=int(tokens) if tokens is not None else None,
+    )
+
+
 class Chatbot:
     """One conversation thread: `say`/`stream` a message, read `history()`.
 
@@ -202,6 +285,7 @@ class Chatbot:
         Context(**self._settings)  # validate now, not at the first turn
         self.thread_id = require_thread_id(thread_id) if thread_id is not None else new_id()
         self._switch = StopSwitch()
+        self.last_turn: TurnReport | None = None
         self._persona: str | None = None
         self._persona_vars: dict[str, Any] = {}
         self._close_memory: weakref.finalize[[], Chatbot] | None = None
@@ -269,156 +353,148 @@ class Chatbot:
         return get_persona(name).format(window, variables)
 
     # --- talking --------------------------------------------------------------------------
-
-    def _turn(self, text: str) -> tuple[dict[str, Any], HumanMessage]:
-        message = HumanMessage(content=require_text(text), id=str(uuid.uuid4()))
-        return {"messages": [message]}, message
+    #
+    # One set of rules for both APIs: `Turn` holds a turn's state, the sync and async drivers
+    # below differ only in how they iterate the graph and wait; every decision (what to save
+    # after a stop, what to roll back, what to report) is a sync method the async driver runs
+    # in a worker thread. tests/unit/test_async_parity.py runs each behaviour on both.
 
     def say(self, text: str) -> str:
-        """Send a message and return the whole reply."""
+        """Send a message and return the whole reply.
+
+        Raises:
+            EmptyMessageError: For an empty or whitespace-only message (nothing is stored).
+            ModelError: When the model fails (the turn is rolled back).
+            ThreadBusyError: When another writer holds the thread longer than the lock timeout.
+        """
         return "".join(self.stream(text))
 
     def stream(self, text: str) -> Iterator[str]:
         """Send a message and yield the reply's text as it is generated.
 
-        The reply is saved when the stream ends. If the consumer stops early, what was received
-        is saved as an interrupted reply; if the model fails, the turn is rolled back. The turn
-        holds the thread's lock (another writer waits, see Memory.thread_lock), then updates the
-        thread's record and prunes its old checkpoints.
+        The reply is saved when the stream ends. If the consumer stops early, or `stop()` is
+        called, what was received is saved as an interrupted reply; if the model fails, the turn
+        is rolled back. The turn holds the thread's lock (another writer waits, see
+        Memory.thread_lock), then updates the thread's record; `last_turn` then reports what
+        the turn evicted and how the reply ended.
         """
-        require_text(text)
+        turn = self._begin(text)
         with self.memory.thread_lock(self.thread_id):
             record = threads.begin_turn(self.memory, self.thread_id, text, self._persona)
             try:
-                yield from self._stream_turn(text)
+                yield from self._stream_turn(turn)
             finally:
-                self._end_turn(record)
+                self._end_turn(turn, record)
 
-    def _stream_turn(self, text: str) -> Iterator[str]:
-        """One turn through the graph, keeping the history valid however it ends."""
-        turn, message = self._turn(text)
-        received: list[str] = []
-        self._switch = switch = StopSwitch()
+    def _stream_turn(self, turn: Turn) -> Iterator[str]:
+        """Drive one turn through the graph, keeping the history valid however it ends."""
         # Held in a variable so unwinding does not close it before the switch is pressed.
         events = self.graph.stream(
-            turn,
-            {**self.config, "callbacks": [switch]},
+            turn.input,
+            self._run_config(turn),
             context=self.context(),
             stream_mode="messages",
             durability=self._durability,
         )
         try:
             for event in events:
-                piece = chunk_text(event)
-                if piece:
-                    received.append(piece)
+                if piece := turn.take(event):
                     yield piece
         except ReplyStopped:  # stop() was called: keep what was said, marked interrupted
-            self._settle_interrupted(message, "".join(received))
+            self._settle_interrupted(turn)
         except Exception:
-            self._rollback(message)
+            self._rollback(turn)
             raise
         except BaseException:  # the consumer stopped early (GeneratorExit) or Ctrl-C
-            switch.pressed.set()  # the model stops at its next token instead of finishing
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()  # the graph's run ends before the partial reply is saved
-            self._settle_interrupted(message, "".join(received))
+            turn.switch.pressed.set()  # the model stops at its next token instead of finishing
+            close_events(events)  # the graph's run ends before the partial reply is saved
+            self._settle_interrupted(turn)
             raise
 
     def stop(self) -> None:
-        """Stop the reply `stream` is generating (safe from a signal handler or another thread).
+        """Stop the reply being generated (safe from a signal handler, thread or task).
 
         The stream ends at the model's next token; what was received is saved as interrupted.
         """
         self._switch.pressed.set()
 
     async def asay(self, text: str) -> str:
-        """Async `say`."""
+        """Async `say`, with the same rules."""
         return "".join([piece async for piece in self.astream(text)])
 
     async def astream(self, text: str) -> AsyncIterator[str]:
-        """Async `stream`, with the same saving rules, on async checkpointer methods."""
-        require_text(text)
+        """Async `stream`, with the same rules (stop(), early close, rollback, last_turn)."""
+        turn = self._begin(text)
         async with self.memory.athread_lock(self.thread_id):
-            record = await threads.abegin_turn(self.memory, self.thread_id, text, self._persona)
-            pieces = self._astream_turn(text)
+            record = await asyncio.to_thread(
+                threads.begin_turn, self.memory, self.thread_id, text, self._persona
+            )
+            pieces = self._astream_turn(turn)
             try:
                 async for piece in pieces:
                     yield piece
             finally:
                 await pieces.aclose()  # settle an early stop now, inside the lock
-                await self._aend_turn(record)
+                await asyncio.to_thread(self._end_turn, turn, record)
 
-    async def _astream_turn(self, text: str) -> AsyncGenerator[str, None]:
-        """Async `_stream_turn`."""
-        turn, message = self._turn(text)
-        received: list[str] = []
+    async def _astream_turn(self, turn: Turn) -> AsyncGenerator[str, None]:
+        """Async `_stream_turn`: the same outcomes, waiting on the event loop."""
+        events = self.graph.astream(
+            turn.input,
+            self._run_config(turn),
+            context=self.context(),
+            stream_mode="messages",
+            durability=self._durability,
+        )
         try:
-            async for event in self.graph.astream(
-                turn,
-                self.config,
-                context=self.context(),
-                stream_mode="messages",
-                durability=self._durability,
-            ):
-                piece = chunk_text(event)
-                if piece:
-                    received.append(piece)
+            async for event in events:
+                if piece := turn.take(event):
                     yield piece
+        except ReplyStopped:
+            await asyncio.to_thread(self._settle_interrupted, turn)
         except Exception:
-            await self._arollback(message)
+            await asyncio.to_thread(self._rollback, turn)
             raise
-        except BaseException:  # the consumer stopped early (GeneratorExit) or Ctrl-C
-            await self._asettle_interrupted(message, "".join(received))
+        except BaseException:
+            turn.switch.pressed.set()
+            await aclose_events(events)
+            await asyncio.to_thread(self._settle_interrupted, turn)
             raise
 
-    # --- keeping the history valid ---------------------------------------------------------
+    def _begin(self, text: str) -> Turn:
+        """A new turn for `text` (rejected now if empty), wired to `stop()`."""
+        turn = Turn(HumanMessage(content=require_text(text), id=new_id()))
+        self._switch, self.last_turn = turn.switch, None
+        return turn
 
-    def _rollback(self, message: HumanMessage) -> None:
+    def _run_config(self, turn: Turn) -> RunnableConfig:
+        """This thread's config plus the turn's stop switch."""
+        return {**self.config, "callbacks": [turn.switch]}
+
+    # --- keeping the history valid (sync; the async driver runs them in a worker thread) ---
+
+    def _rollback(self, turn: Turn) -> None:
         """Remove a failed turn's user message so the thread is exactly as it was."""
-        self._apply(rollback_update(self._state().values.get("messages", []), message))
+        self._apply(rollback_update(self._state().values.get("messages", []), turn.message))
 
-    async def _arollback(self, message: HumanMessage) -> None:
-        """Async `_rollback`."""
-        state = await self.graph.aget_state(self.config)
-        await self._aapply(rollback_update(state.values.get("messages", []), message))
-
-    def _settle_interrupted(self, message: HumanMessage, partial: str) -> None:
+    def _settle_interrupted(self, turn: Turn) -> None:
         """After an early stop, save what the user saw as an interrupted reply, or roll back."""
         messages = self._state().values.get("messages", [])
-        self._apply(settle_update(messages, message, partial))
-
-    async def _asettle_interrupted(self, message: HumanMessage, partial: str) -> None:
-        """Async `_settle_interrupted`."""
-        state = await self.graph.aget_state(self.config)
-        await self._aapply(settle_update(state.values.get("messages", []), message, partial))
+        self._apply(settle_update(messages, turn.message, turn.partial))
 
     def _apply(self, update: dict[str, Any] | None) -> None:
         if update is not None:
             self.graph.update_state(self.config, update, as_node="call_model")
 
-    async def _aapply(self, update: dict[str, Any] | None) -> None:
-        if update is not None:
-            await self.graph.aupdate_state(self.config, update, as_node="call_model")
-
     # --- memory: bookkeeping, transcript, thread admin ---------------------------------------
 
-    def _end_turn(self, record: Mapping[str, Any]) -> None:
-        """Update the thread's record, pruning old checkpoints when due (the turn is saved)."""
+    def _end_turn(self, turn: Turn, record: Mapping[str, Any]) -> None:
+        """Report the turn, then update the thread's record and prune when due (it is saved)."""
         try:
-            threads.end_turn(self.memory, self.thread_id, record, self._state().values)
+            values = self._state().values
+            self.last_turn = turn_report(values, turn.message)
+            threads.end_turn(self.memory, self.thread_id, record, values)
         except Exception:  # report housekeeping trouble; failing the saved turn would mislead
-            log.warning(
-                "Thread %s: bookkeeping after the turn failed.", self.thread_id, exc_info=True
-            )
-
-    async def _aend_turn(self, record: Mapping[str, Any]) -> None:
-        """Async `_end_turn`."""
-        try:
-            state = await self.graph.aget_state(self.config)
-            await threads.aend_turn(self.memory, self.thread_id, record, state.values)
-        except Exception:
             log.warning(
                 "Thread %s: bookkeeping after the turn failed.", self.thread_id, exc_info=True
             )
@@ -435,11 +511,8 @@ class Chatbot:
         return threads.merge_transcript(archived, values.get("messages", []))
 
     async def atranscript(self) -> list[BaseMessage]:
-        """Async `transcript`."""
-        values = (await self.graph.aget_state(self.config)).values
-        count = int(values.get("archived", 0))
-        archived = await self.memory.archive.aread(self.thread_id, count)
-        return threads.merge_transcript(archived, values.get("messages", []))
+        """Async `transcript` (the same reads, in a worker thread)."""
+        return await asyncio.to_thread(self.transcript)
 
     def export(self, format: Literal["json", "markdown"] = "json") -> str:
         """This thread's whole transcript as JSON or Markdown (see agent.memory.threads)."""

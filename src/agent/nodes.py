@@ -98,6 +98,7 @@ def make_trim(
             "persona": name,
             "persona_vars": variables,
             "archived": archived + len(plan.evict),
+            "evicted": sum(isinstance(m, HumanMessage) for m in plan.evict),
             "passages": [],  # retrieved context is per turn; `retrieve` (if wired) refills it
         }
 

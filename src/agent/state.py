@@ -23,5 +23,6 @@ class State(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     persona: str
     persona_vars: dict[str, Any]
-    archived: int
+    archived: int  # messages that left the window so far (they are in the transcript)
+    evicted: int  # exchanges the window evicted during the latest turn (0: none)
     passages: list[Passage]  # this turn's retrieved context (system prompt only), replaced per turn

@@ -128,19 +128,6 @@ def test_streamed_chunks_are_accumulated_into_the_saved_reply() -> None:
     assert isinstance(saved, AIMessage) and saved.text == "".join(pieces)
 
 
-def test_stopping_a_stream_early_saves_the_partial_reply_marked_interrupted() -> None:
-    bot, model = bot_with(FakeChat(chunk_size=2, delay=0.01))
-    stream = bot.stream("tell me a long story")
-    received = [next(stream), next(stream)]
-    stream.close()
-    saved = bot.history()[-1]
-    assert isinstance(saved, AIMessage)
-    assert saved.response_metadata.get("interrupted") is True
-    assert str(saved.text).startswith("".join(received))
-    bot.say("go on")
-    assert [m.type for m in model.calls[-1]] == ["system", "human", "ai", "human"]
-
-
 def test_a_failing_model_rolls_the_turn_back() -> None:
     bot, _ = bot_with()
     bot.say("first")
@@ -321,14 +308,6 @@ async def test_async_say_and_stream_remember_the_conversation() -> None:
     assert bot.history()[-1].text == "".join(pieces)
 
 
-async def test_async_early_stop_saves_an_interrupted_reply() -> None:
-    bot, _ = bot_with(FakeChat(chunk_size=2, delay=0.01))
-    stream = bot.astream("long answer please")
-    await anext(stream)
-    await stream.aclose()
-    assert bot.history()[-1].response_metadata.get("interrupted") is True
-
-
 async def test_fifty_concurrent_threads_through_one_checkpointer_never_cross_talk() -> None:
     saver, model = InMemorySaver(), FakeChat(delay=0.001)
     bots = [Chatbot(thread_id=f"user-{n}", chat_model=model, checkpointer=saver) for n in range(50)]
@@ -370,18 +349,3 @@ def test_concurrent_threads_from_os_threads_never_cross_talk() -> None:
     for worker in workers:
         worker.join()
     assert errors == []
-
-
-def test_stop_ends_the_reply_at_the_next_token_and_keeps_what_was_said() -> None:
-    bot, model = bot_with(FakeChat(chunk_size=2, delay=0.001, reply=lambda _: "word " * 200))
-    received = []
-    for piece in bot.stream("talk a lot"):
-        received.append(piece)
-        if len(received) == 3:
-            bot.stop()
-    assert len(received) < 10  # the fake had ~500 chunks to go
-    saved = bot.history()[-1]
-    assert isinstance(saved, AIMessage) and saved.response_metadata.get("interrupted") is True
-    assert saved.text == "".join(received)
-    bot.say("next")
-    assert [m.type for m in model.calls[-1]] == ["system", "human", "ai", "human"]

@@ -1,0 +1,247 @@
+"""Every Chatbot behaviour, run through the sync API and the async one (simonw/llm's idea).
+
+Each test takes a `driver`: `SyncDriver` calls say/stream, `AsyncDriver` calls asay/astream
+(inside asyncio.run). A rule that holds on one path and not the other fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import pytest
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from agent import Chatbot
+from agent.errors import EmptyMessageError, MessageTooLargeError
+from agent.memory import list_threads
+from agent.memory.errors import ThreadBusyError
+from tests.fakes import PAUSE_LIMIT, FakeChat
+
+LONG = "word " * 200  # ~250 chunks of 4 characters
+
+
+class Driver(Protocol):
+    """One way of talking to a Chatbot."""
+
+    def say(self, bot: Chatbot, text: str) -> str: ...
+
+    def pieces(
+        self, bot: Chatbot, text: str, *, until: int | None = None, then: str = "stop"
+    ) -> list[str]: ...
+
+    def concurrently(self, bots: list[Chatbot], text: Callable[[int], str]) -> list[str]: ...
+
+
+class SyncDriver:
+    """say / stream / OS threads."""
+
+    def say(self, bot: Chatbot, text: str) -> str:
+        return bot.say(text)
+
+    def pieces(
+        self, bot: Chatbot, text: str, *, until: int | None = None, then: str = "stop"
+    ) -> list[str]:
+        received: list[str] = []
+        stream = bot.stream(text)
+        for piece in stream:
+            received.append(piece)
+            if len(received) == until:
+                if then == "close":
+                    resume_when_stopped(bot)
+                    stream.close()
+                    break
+                bot.stop()
+                resume(bot)
+        return received
+
+    def concurrently(self, bots: list[Chatbot], text: Callable[[int], str]) -> list[str]:
+        replies: list[str] = [""] * len(bots)
+
+        def talk(n: int) -> None:
+            replies[n] = bots[n].say(text(n))
+
+        workers = [threading.Thread(target=talk, args=(n,)) for n in range(len(bots))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return replies
+
+
+class AsyncDriver:
+    """asay / astream / tasks on one event loop."""
+
+    def say(self, bot: Chatbot, text: str) -> str:
+        return asyncio.run(bot.asay(text))
+
+    def pieces(
+        self, bot: Chatbot, text: str, *, until: int | None = None, then: str = "stop"
+    ) -> list[str]:
+        async def run() -> list[str]:
+            received: list[str] = []
+            stream = bot.astream(text)
+            async for piece in stream:
+                received.append(piece)
+                if len(received) == until:
+                    if then == "close":
+                        resume_when_stopped(bot)
+                        await stream.aclose()
+                        break
+                    bot.stop()
+                    resume(bot)
+            return received
+
+        return asyncio.run(run())
+
+    def concurrently(self, bots: list[Chatbot], text: Callable[[int], str]) -> list[str]:
+        async def run() -> list[str]:
+            return list(await asyncio.gather(*(bot.asay(text(n)) for n, bot in enumerate(bots))))
+
+        return asyncio.run(run())
+
+
+def resume(bot: Chatbot) -> None:
+    """Let the bot's paused fake model go on (after the test pressed stop)."""
+    model = bot_model(bot)
+    if model is not None:
+        model.resume()
+
+
+def resume_when_stopped(bot: Chatbot) -> None:
+    """Resume the paused model once the bot presses its stop switch (as a real model would
+    produce its next token some time after the user left)."""
+    switch = bot._switch
+
+    def watch() -> None:
+        if switch.pressed.wait(PAUSE_LIMIT):
+            resume(bot)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+_MODELS: dict[int, FakeChat] = {}
+
+
+def bot_model(bot: Chatbot) -> FakeChat | None:
+    return _MODELS.get(id(bot))
+
+
+@pytest.fixture(params=[SyncDriver(), AsyncDriver()], ids=["sync", "async"])
+def driver(request: pytest.FixtureRequest) -> Driver:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def make_bot() -> Iterator[Callable[..., tuple[Chatbot, FakeChat]]]:
+    saver = InMemorySaver()
+
+    def make(model: FakeChat | None = None, **settings: Any) -> tuple[Chatbot, FakeChat]:
+        model = model or FakeChat()
+        bot = Chatbot(chat_model=model, checkpointer=saver, **settings)
+        _MODELS[id(bot)] = model
+        return bot, model
+
+    yield make
+    _MODELS.clear()
+
+
+def test_a_reply_is_returned_and_saved(driver: Driver, make_bot: Any) -> None:
+    bot, model = make_bot()
+    assert driver.say(bot, "hello") == "You said: hello"
+    assert driver.say(bot, "again") == "You said: again"
+    assert [m.type for m in model.calls[-1]] == ["system", "human", "ai", "human"]
+    assert bot.history()[-1].text == "You said: again"
+
+
+def test_streamed_pieces_make_the_saved_reply(driver: Driver, make_bot: Any) -> None:
+    bot, _ = make_bot(FakeChat(chunk_size=3))
+    pieces = driver.pieces(bot, "stream this please")
+    assert len(pieces) > 3 and bot.history()[-1].text == "".join(pieces)
+
+
+def test_stop_ends_the_reply_at_the_next_token_and_saves_it_interrupted(
+    driver: Driver, make_bot: Any
+) -> None:
+    bot, model = make_bot(FakeChat(chunk_size=2, reply=lambda _: LONG, pause_after=3))
+    received = driver.pieces(bot, "talk a lot", until=3)
+    assert 3 <= len(received) <= 4
+    assert model.produced <= 4  # the model stopped at its next token, not after ~500
+    saved = bot.history()[-1]
+    assert isinstance(saved, AIMessage) and saved.response_metadata.get("interrupted") is True
+    assert saved.text == "".join(received)
+    assert bot.last_turn is not None and bot.last_turn.interrupted
+    driver.say(bot, "next")
+    assert [m.type for m in model.calls[-1]] == ["system", "human", "ai", "human"]
+
+
+def test_closing_the_stream_early_saves_what_was_received(driver: Driver, make_bot: Any) -> None:
+    bot, model = make_bot(FakeChat(chunk_size=2, reply=lambda _: LONG, pause_after=2))
+    received = driver.pieces(bot, "tell me a long story", until=2, then="close")
+    saved = bot.history()[-1]
+    assert saved.response_metadata.get("interrupted") is True
+    assert str(saved.text).startswith("".join(received)) and len(str(saved.text)) < len(LONG)
+    assert model.produced <= 3
+
+
+def test_a_model_failure_rolls_the_turn_back(driver: Driver, make_bot: Any) -> None:
+    bot, _ = make_bot()
+    driver.say(bot, "first")
+    before = bot.history()
+    failing, _ = make_bot(FakeChat(fail_after_chunks=2))
+    failing.thread_id = bot.thread_id
+    with pytest.raises(ConnectionError):
+        driver.say(failing, "this one fails mid-stream")
+    assert bot.history() == before
+    assert failing.last_turn is None
+
+
+def test_bad_input_changes_nothing(driver: Driver, make_bot: Any) -> None:
+    bot, model = make_bot(max_tokens=60)
+    driver.say(bot, "hi")
+    before = bot.history()
+    with pytest.raises(EmptyMessageError):
+        driver.say(bot, "   ")
+    with pytest.raises(MessageTooLargeError):
+        driver.say(bot, "x " * 400)
+    assert bot.history() == before and len(model.calls) == 1
+
+
+def test_the_thread_is_listed_after_a_turn(driver: Driver, make_bot: Any) -> None:
+    bot, _ = make_bot()
+    driver.say(bot, "Plan a trip to Lisbon")
+    driver.say(bot, "In May")
+    [info] = list_threads(bot.memory)
+    assert (info.id, info.title, info.messages) == (bot.thread_id, "Plan a trip to Lisbon", 4)
+
+
+def test_evictions_are_reported_and_kept_in_the_transcript(driver: Driver, make_bot: Any) -> None:
+    bot, _ = make_bot(max_turns=2, low_water=0.5)
+    reports = []
+    for n in range(4):
+        driver.say(bot, f"message {n}")
+        reports.append(bot.last_turn)
+    assert [r.evicted for r in reports if r is not None] == [0, 0, 2, 0]
+    assert reports[-1] is not None and reports[-1].archived == 4
+    assert [m.text for m in bot.transcript() if m.type == "human"] == [
+        f"message {n}" for n in range(4)
+    ]
+
+
+def test_concurrent_conversations_never_cross_talk(driver: Driver, make_bot: Any) -> None:
+    bots = [make_bot()[0] for _ in range(12)]
+    replies = driver.concurrently(bots, lambda n: f"I am {n}")
+    assert replies == [f"You said: I am {n}" for n in range(12)]
+    for n, bot in enumerate(bots):
+        assert [m.text for m in bot.history() if m.type == "human"] == [f"I am {n}"]
+
+
+def test_a_busy_thread_is_a_clear_error(driver: Driver, make_bot: Any) -> None:
+    bot, _ = make_bot()
+    bot.memory.lock_timeout = 0.0
+    with bot.memory.thread_lock(bot.thread_id), pytest.raises(ThreadBusyError):
+        driver.say(bot, "hello?")
+    assert bot.history()[1:] == []
