@@ -28,7 +28,7 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Durability, StateSnapshot
 
 from agent.context import Context
-from agent.errors import EmptyMessageError
+from agent.errors import EmptyMessageError, NothingToContinueError
 from agent.graph import Graph, build_graph
 from agent.memory import threads
 from agent.memory.savers import Memory, open_memory, wrap_savers
@@ -39,6 +39,7 @@ from agent.window import valid_messages
 INTERRUPTED = "interrupted"  # response_metadata flag of a reply stopped early
 CUT = "cut"  # response_metadata flag of a reply that hit the reply-token limit
 REPLY_TOKENS = "reply_tokens"
+CONTINUE_PROMPT = "Continue your last reply exactly where it stopped, without repeating it."
 log = logging.getLogger(__name__)
 BOOKKEEPING_FAILED = "Thread %s: the turn is saved, but updating its record or pruning failed."
 
@@ -410,6 +411,34 @@ class Chatbot:
             close_events(events)  # the graph's run ends before the partial reply is saved
             self._settle_interrupted(turn)
             raise
+
+    def continue_reply(self) -> str:
+        """Ask the model to go on with a reply that was cut short; return the continuation.
+
+        Raises:
+            NothingToContinueError: If the last reply was complete (neither cut by the
+                reply-token limit nor stopped early).
+        """
+        return "".join(self.stream_continue())
+
+    def stream_continue(self) -> Iterator[str]:
+        """`continue_reply`, streamed: a turn asking for the rest of the cut reply."""
+        self._require_continuable()
+        yield from self.stream(CONTINUE_PROMPT)
+
+    async def astream_continue(self) -> AsyncIterator[str]:
+        """Async `stream_continue`."""
+        await asyncio.to_thread(self._require_continuable)
+        async for piece in self.astream(CONTINUE_PROMPT):
+            yield piece
+
+    def _require_continuable(self) -> None:
+        """Refuse to continue unless the thread's last reply was cut or stopped early."""
+        messages = self._state().values.get("messages", [])
+        last = messages[-1] if messages else None
+        meta = last.response_metadata if isinstance(last, AIMessage) else {}
+        if not (meta.get(CUT) or meta.get(INTERRUPTED)):
+            raise NothingToContinueError()
 
     def stop(self) -> None:
         """Stop the reply being generated (safe from a signal handler, thread or task).

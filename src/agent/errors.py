@@ -117,6 +117,16 @@ class MessageTooLargeError(AgentError, ValueError):
         )
 
 
+class NothingToContinueError(AgentError, ValueError):
+    """Raised when asked to continue a reply that was complete."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Nothing to continue: the last reply was complete. Only a reply cut by the "
+            "reply-token limit or stopped early can be continued."
+        )
+
+
 class InvalidMessageError(AgentError, ValueError):
     """Raised for graph input that the conversation cannot take (e.g. a system message)."""
 

@@ -16,7 +16,8 @@ from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent import Chatbot
-from agent.errors import EmptyMessageError, MessageTooLargeError
+from agent.chatbot import CONTINUE_PROMPT
+from agent.errors import EmptyMessageError, MessageTooLargeError, NothingToContinueError
 from agent.memory import list_threads
 from agent.memory.errors import ThreadBusyError
 from tests.fakes import PAUSE_LIMIT, FakeChat
@@ -34,6 +35,8 @@ class Driver(Protocol):
     ) -> list[str]: ...
 
     def concurrently(self, bots: list[Chatbot], text: Callable[[int], str]) -> list[str]: ...
+
+    def continuation(self, bot: Chatbot) -> str: ...
 
 
 class SyncDriver:
@@ -71,6 +74,9 @@ class SyncDriver:
             worker.join()
         return replies
 
+    def continuation(self, bot: Chatbot) -> str:
+        return bot.continue_reply()
+
 
 class AsyncDriver:
     """asay / astream / tasks on one event loop."""
@@ -100,6 +106,12 @@ class AsyncDriver:
     def concurrently(self, bots: list[Chatbot], text: Callable[[int], str]) -> list[str]:
         async def run() -> list[str]:
             return list(await asyncio.gather(*(bot.asay(text(n)) for n, bot in enumerate(bots))))
+
+        return asyncio.run(run())
+
+    def continuation(self, bot: Chatbot) -> str:
+        async def run() -> str:
+            return "".join([piece async for piece in bot.astream_continue()])
 
         return asyncio.run(run())
 
@@ -237,6 +249,19 @@ def test_concurrent_conversations_never_cross_talk(driver: Driver, make_bot: Any
     assert replies == [f"You said: I am {n}" for n in range(12)]
     for n, bot in enumerate(bots):
         assert [m.text for m in bot.history() if m.type == "human"] == [f"I am {n}"]
+
+
+def test_a_stopped_reply_can_be_continued_and_a_complete_one_cannot(
+    driver: Driver, make_bot: Any
+) -> None:
+    bot, model = make_bot(FakeChat(chunk_size=2, reply=lambda _: LONG, pause_after=3))
+    driver.pieces(bot, "talk a lot", until=3)
+    model.pause_after = None
+    continued = driver.continuation(bot)
+    assert continued == LONG
+    assert model.calls[-1][-1].text == CONTINUE_PROMPT
+    with pytest.raises(NothingToContinueError, match="Nothing to continue"):
+        driver.continuation(bot)
 
 
 def test_a_busy_thread_is_a_clear_error(driver: Driver, make_bot: Any) -> None:
