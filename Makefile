@@ -9,7 +9,7 @@ export LANGGRAPH_CLI_NO_ANALYTICS := 1
 export LANGGRAPH_NO_VERSION_CHECK := true
 export LANGSMITH_TRACING ?= false
 
-.PHONY: setup dev-setup chat test unit integration lint format serve replicas-venv serve-replicas bench llm-venv clean
+.PHONY: setup dev-setup chat test unit integration browser browser-setup lint format serve web web-vendor replicas-venv serve-replicas bench llm-venv clean
 
 # `make chat` needs only the package and the model; tests, lint and the servers need the extras.
 $(STAMP): pyproject.toml Makefile
@@ -43,6 +43,21 @@ JOBS ?= 4
 serve: dev-setup
 	$(PY) -m agent.server.dev --port $(PORT) --jobs $(JOBS)
 
+# The web chat page, served by the same server at /chat (see docs/web.md).
+web: dev-setup
+	@echo "Chat page: http://127.0.0.1:$(PORT)/chat  (open it once the server says 'Application started up')"
+	$(PY) -m agent.server.dev --port $(PORT) --jobs $(JOBS)
+
+# Refresh the page's vendored Markdown and highlighting libraries from npm (maintainers only).
+web-vendor:
+	deploy/web/vendor.sh
+
+# The browser tests drive Debian's chromium (never a downloaded browser build).
+browser-setup:
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
+		echo "Could not install Debian's chromium (apt-get install chromium): the browser tests will fail."
+
 # Several server replicas on PostgreSQL + Redis (langgraph-runtime-pg pins langgraph-api, hence
 # its own virtualenv). serve-replicas needs DATABASE_URI and REDIS_URI; see docs/server.md.
 REPLICAS_VENV := .venv-replicas
@@ -56,7 +71,7 @@ REPLICAS ?= 2
 serve-replicas: replicas-venv
 	REPLICAS_VENV=$(REPLICAS_VENV) REPLICAS=$(REPLICAS) BASE_PORT=$(PORT) deploy/replicas/serve.sh
 
-test: dev-setup
+test: dev-setup browser-setup
 	$(PY) -m pytest
 
 unit: dev-setup
@@ -64,6 +79,9 @@ unit: dev-setup
 
 integration: dev-setup
 	$(PY) -m pytest tests/integration
+
+browser: dev-setup browser-setup
+	$(PY) -m pytest -m browser
 
 lint: dev-setup
 	$(VENV)/bin/ruff check src tests graphs bench examples
