@@ -53,7 +53,20 @@ class AgentGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
-@click.group(name="agent", cls=AgentGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(
+    name="agent",
+    cls=AgentGroup,
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  agent chat                    chat (the embedded model unless configured)
+  agent chat -p tutor           chat with the Python tutor persona
+  agent chat -c                 continue the most recent thread
+  agent ask "What is a list?"   one question, answer on stdout
+  git diff | agent ask -p code_reviewer -
+  agent threads list            saved conversations
+""",
+)
 @click.version_option(__version__, "-V", "--version", prog_name="agent")
 @click.option(
     "--db",
@@ -66,17 +79,7 @@ class AgentGroup(click.Group):
 )
 @click.pass_context
 def cli(ctx: click.Context, db_url: str | None) -> None:
-    r"""A chatbot with memory: personas, streaming replies, and an offline embedded model.
-
-    \b
-    Examples:
-      agent chat                      chat (embedded model unless OPENAI_BASE_URL/KEY are set)
-      agent chat -p tutor             chat with the Python tutor persona
-      agent chat -c                   continue the most recent thread
-      agent ask "What is a list?"     one question, answer on stdout
-      git diff | agent ask -p code_reviewer -
-      agent threads list              saved conversations
-    """
+    """A chatbot with memory: personas, streaming replies, and an offline embedded model."""
     services = ctx.ensure_object(Services)
     if db_url is not None and services.memory is None:
         services.db_url = db_url

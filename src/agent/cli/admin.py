@@ -30,11 +30,14 @@ def print_json(document: Any) -> None:
 Examples:
   agent personas list
   agent personas show tutor
-  AGENT_PERSONAS_DIR=~/personas agent personas list   # add your own (TOML or YAML files)
+  AGENT_PERSONAS_DIR=~/personas agent personas list  # yours: TOML/YAML files
 """
 )
 def personas() -> None:
-    """List and inspect personas (built-in ones plus files in $AGENT_PERSONAS_DIR)."""
+    """List and inspect personas (built-in ones and your own).
+
+    Your own are the TOML or YAML files in $AGENT_PERSONAS_DIR.
+    """
 
 
 @personas.command("list")
@@ -82,7 +85,7 @@ def personas_show(name: str, as_json: bool) -> None:
     epilog="""\b
 Examples:
   agent threads list
-  agent threads show 3f2a                  # a unique prefix of the id is enough
+  agent threads show 3f2a        # a unique prefix of the id is enough
   agent threads export 3f2a --format json -o chat.json
   agent threads delete 3f2a
 """
@@ -183,7 +186,10 @@ def db() -> None:
 @db.command("migrate")
 @click.pass_obj
 def db_migrate(services: Services) -> None:
-    """Create or update the database schema ($AGENT_DB_URL); safe to run twice or at once."""
+    """Create or update the database schema.
+
+    The database is --db or $AGENT_DB_URL. Safe to run twice, or from two processes at once.
+    """
     from agent.memory import migrate  # LangGraph and the drivers: loaded only when needed
 
     with user_errors():

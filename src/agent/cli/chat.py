@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Help screens fit 80 columns: click indents the epilog by two.
 ENVIRONMENT_HELP = "\b\nEnvironment (options win over these):\n" + text_table(
-    ("run", "persona", "model", "memory", "cli")
+    ("run", "persona", "model", "memory", "cli"), width=78
 )
 
 # Shown while LangChain, the database and the thread load, so the screen is never blank.
@@ -158,7 +159,7 @@ Examples:
   agent chat
   agent chat -p tutor
   agent chat -c                  # continue the most recent thread
-  agent chat -t 3f2a             # continue thread 3f2a... (see agent threads list)
+  agent chat -t 3f2a             # continue thread 3f2a (agent threads list)
   OPENAI_BASE_URL=http://localhost:11434/v1 agent chat -m llama3.2
 """
 )
@@ -173,11 +174,11 @@ def chat(
     temperature: float | None,
     no_stream: bool,
 ) -> None:
-    r"""Chat interactively; type /help for commands, /quit or Ctrl-D to leave.
+    r"""Chat interactively (/help lists the commands).
 
-    Replies stream as they are written and render as Markdown. Enter sends; end a line with
-    \ or press Esc then Enter for more lines (a ``` fence also keeps going until it closes).
-    Ctrl-C stops a reply; Ctrl-C at the prompt leaves.
+    Type /quit or press Ctrl-D to leave. Replies stream as they are written and render as
+    Markdown. Enter sends; end a line with \ or press Esc then Enter for more lines (a ```
+    fence also keeps going until it closes). Ctrl-C stops a reply; Ctrl-C at the prompt leaves.
     """
     terminal = Terminal()
     with user_errors():
@@ -207,9 +208,9 @@ Examples:
   agent ask -p tutor What is a tuple?
   echo "Explain closures" | agent ask
   git diff | agent ask -p code_reviewer -
-  agent ask --json "Hi" | jq -r .thread_id      # remember the thread...
-  agent ask -t 3f2a "And a dict?"                # ...and continue it
-  agent ask -c "One more question"               # continue the most recent thread
+  agent ask --json "Hi" | jq -r .thread_id   # remember the thread...
+  agent ask -t 3f2a "And a dict?"             # ...and continue it
+  agent ask -c "One more question"            # continue the most recent one
 """
 )
 @conversation_options
@@ -234,10 +235,10 @@ def ask(
     print_thread: bool,
     question: tuple[str, ...],
 ) -> None:
-    """Ask one question and print the answer (streamed); the exchange is saved as a thread.
+    """Ask one question and print the answer (saved as a thread).
 
-    QUESTION is the rest of the command line; use - (or pipe text in with no QUESTION) to read it
-    from stdin.
+    The answer streams as it is written. QUESTION is the rest of the command line; use - (or
+    pipe text in with no QUESTION) to read it from stdin.
     """
     text = read_question(question)
     if not text.strip():

@@ -9,7 +9,10 @@ from agent.errors import AgentError
 
 @click.group()
 def model() -> None:
-    """The embedded llama.cpp model (SmolLM2 unless AGENT_MODEL_PATH says otherwise)."""
+    """The embedded llama.cpp model, shared between processes.
+
+    The model is SmolLM2 unless AGENT_MODEL_PATH names another GGUF file.
+    """
 
 
 @model.command()
@@ -20,14 +23,15 @@ def model() -> None:
 @click.option(
     "--api-key",
     envvar="AGENT_SERVE_API_KEY",
+    show_envvar=True,
     default=None,
     help="Key clients must send (default: a random one, printed; '' for none).",
 )
 def serve(host: str, port: int, api_key: str | None) -> None:
-    """Serve the embedded model over HTTP (OpenAI-compatible) until Ctrl-C.
+    """Serve the embedded model over HTTP (OpenAI-compatible).
 
-    Several processes then share one loaded model: point them at it with the printed
-    `export ...` line (OPENAI_BASE_URL and OPENAI_API_KEY).
+    It runs until Ctrl-C. Several processes then share one loaded model: point them at it with
+    the printed `export ...` line (OPENAI_BASE_URL and OPENAI_API_KEY).
     """
     from agent.models.serve import serve as run_server
 
