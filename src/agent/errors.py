@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from difflib import get_close_matches
+from pathlib import Path
 
 
 class AgentError(Exception):
@@ -55,11 +56,13 @@ class UnknownPersonaError(AgentError, LookupError, ValueError):
     other exception types behind "An internal error occurred".
     """
 
-    def __init__(self, name: str, available: Iterable[str]) -> None:
+    def __init__(self, name: str, available: Iterable[str], note: str | None = None) -> None:
         self.name = name
         self.available = sorted(available)
+        extra = f" ({note})" if note else ""
         super().__init__(
-            f"Unknown persona {name!r}. Available personas: {', '.join(self.available)}."
+            f"Unknown persona {with_suggestion(name, self.available)}. Available personas: "
+            f"{', '.join(self.available)}{extra}."
         )
 
     def __str__(self) -> str:
@@ -67,11 +70,17 @@ class UnknownPersonaError(AgentError, LookupError, ValueError):
 
 
 class PersonaFileError(AgentError, ValueError):
-    """Raised when a user persona file cannot be used; names the file and the field."""
+    """Raised when a user persona file cannot be used; names the file and the field.
+
+    The message names the file, not where it lives: server clients see it. The full path is
+    `path`, for the operator (logged when the file is read, shown by `agent personas list`).
+    """
 
     def __init__(self, path: str, problem: str) -> None:
         self.path = path
-        super().__init__(f"Persona file {path}: {problem}")
+        self.problem = problem
+        name = Path(path).name
+        super().__init__(f"Persona file {name}: {problem}")
 
 
 class MissingVariableError(AgentError, KeyError, ValueError):

@@ -28,9 +28,16 @@ STREAM_MODES: list[Any] = ["messages-tuple", "values"]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One dev server for the module: graphs `fake` (scripted model) and `chatbot` (embedded)."""
+    personas = tmp_path_factory.mktemp("personas")
+    (personas / "broken.toml").write_text("system = 42\n")
+    (personas / "shanty.toml").write_text('system = "You sing sea shanties."\n')
     running = start_dev_server(
         tmp_path_factory.mktemp("dev-server"),
-        env={"FAKE_CHUNK_DELAY": "0.02", "AGENT_MAX_REPLY_TOKENS": "24"},
+        env={
+            "FAKE_CHUNK_DELAY": "0.02",
+            "AGENT_MAX_REPLY_TOKENS": "24",
+            "AGENT_PERSONAS_DIR": str(personas),
+        },
     )
     yield running
     running.stop()
@@ -269,3 +276,15 @@ async def test_an_undeclared_persona_variable_fails_the_run_by_name(
     context = {"persona": "tutor", "persona_vars": {"username": "Ada"}}
     failed = await stream_turn(client, thread_id, "hi", context=context)
     assert "did you mean 'user_name'" in errors(failed)[0]["message"]
+
+
+async def test_a_broken_persona_file_fails_its_own_persona_only_without_a_path(
+    client: LangGraphClient,
+) -> None:
+    thread_id = await new_thread(client)
+    failed = await stream_turn(client, thread_id, "hi", context={"persona": "broken"})
+    [error] = errors(failed)
+    assert "broken.toml" in error["message"] and "field 'system'" in error["message"]
+    assert "/" not in error["message"]  # the operator's directory stays private
+    shanty = await stream_turn(client, thread_id, "hi", context={"persona": "shanty"})
+    assert not errors(shanty) and "heard: hi" in last_reply(shanty)

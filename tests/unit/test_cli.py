@@ -539,6 +539,17 @@ def test_personas_list_and_show() -> None:
     assert missing.exit_code == 2 and "Available personas" in missing.stderr
 
 
+def test_personas_list_shows_broken_files_to_the_operator_with_their_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken.toml").write_text("system = 42\n")
+    monkeypatch.setenv("AGENT_PERSONAS_DIR", str(tmp_path))
+    listing = run(["personas", "list"])
+    assert listing.exit_code == 0 and "tutor" in listing.stdout
+    assert "Persona 'broken' is unavailable" in listing.stderr
+    assert str(tmp_path / "broken.toml") in listing.stderr
+
+
 def test_db_migrate_creates_the_database(tmp_path: Path) -> None:
     target = tmp_path / "fresh.db"
     result = CliRunner().invoke(cli, ["--db", str(target), "db", "migrate"], obj=Services())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.errors import MissingVariableError, PersonaFileError, UnknownPersonaError
-from agent.personas import get_persona, load_personas, parse_persona
+from agent.personas import catalog, get_persona, load_personas, parse_persona
 
 BUILTINS = {"assistant", "tutor", "code_reviewer", "cooking_assistant", "travel_planner"}
 
@@ -94,24 +94,55 @@ def test_broken_persona_files_name_the_file_and_field(
     path = write(tmp_path, "broken.toml", text)
     with pytest.raises(PersonaFileError) as raised:
         parse_persona(path)
-    assert str(path) in str(raised.value) and problem in str(raised.value)
+    message = str(raised.value)
+    assert "broken.toml" in message and problem in message
+    assert str(tmp_path) not in message  # server clients see this text: no path
+    assert raised.value.path == str(path)  # the operator gets it
 
 
-def test_a_broken_user_file_is_reported_when_personas_load(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_broken_user_file_takes_out_its_own_persona_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     write(tmp_path, "bad.yaml", "- just\n- a list\n")
+    write(tmp_path, "tutor.toml", "system = 42\n")  # a broken override of a built-in
+    write(tmp_path, "good.toml", 'system = "I work."\n')
     monkeypatch.setenv("AGENT_PERSONAS_DIR", str(tmp_path))
-    with pytest.raises(PersonaFileError, match="bad.yaml"):
-        load_personas()
+    with caplog.at_level("WARNING"):
+        personas = load_personas()
+    assert {"assistant", "good"} <= set(personas) and not {"bad", "tutor"} & set(personas)
+    assert get_persona("assistant").name == "assistant"
+    with pytest.raises(PersonaFileError, match="bad.yaml") as raised:
+        get_persona("bad")
+    assert str(tmp_path) not in str(raised.value)
+    with pytest.raises(PersonaFileError, match="tutor.toml"):
+        get_persona("tutor")  # no silent fall-back to the built-in it overrides
+    assert str(tmp_path / "bad.yaml") in caplog.text  # the operator's log names the path
+    assert set(catalog().broken) == {"bad", "tutor"}
 
 
-def test_personas_dir_that_is_not_a_directory_is_an_error(
+def test_a_name_defined_by_two_files_is_an_error_naming_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "pirate.toml", 'system = "Arr from TOML."\n')
+    write(tmp_path, "pirate.yml", "system: Arr from YAML.\n")
+    monkeypatch.setenv("AGENT_PERSONAS_DIR", str(tmp_path))
+    with pytest.raises(PersonaFileError, match="pirate.toml and pirate.yml"):
+        get_persona("pirate")
+    assert get_persona("tutor").name == "tutor"
+
+
+def test_a_personas_dir_that_is_not_a_directory_leaves_the_built_ins_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AGENT_PERSONAS_DIR", str(tmp_path / "missing"))
-    with pytest.raises(PersonaFileError, match="not a directory"):
-        load_personas()
+    assert BUILTINS <= set(load_personas())
+    with pytest.raises(UnknownPersonaError, match="is not a directory"):
+        get_persona("pirate")
+
+
+def test_a_misspelt_persona_gets_a_suggestion() -> None:
+    with pytest.raises(UnknownPersonaError, match="did you mean 'tutor'"):
+        get_persona("tutr")
 
 
 def test_missing_variable_without_default_names_it(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from agent.cli import threads as thread_ops
 from agent.cli.chat import check_persona, user_errors
 from agent.cli.services import Services
 from agent.cli.terminal import Terminal
-from agent.personas import get_persona, load_personas
+from agent.personas import catalog, get_persona, load_personas
 
 JSON_HELP = "Print JSON (for scripts) instead of a table."
 
@@ -46,6 +46,8 @@ def personas_list(as_json: bool) -> None:
     """List the personas with their descriptions."""
     with user_errors():
         found = load_personas()
+    for name, error in sorted(catalog().broken.items()):  # the operator's own files: full path
+        click.echo(f"Persona {name!r} is unavailable: {error.problem} ({error.path})", err=True)
     if as_json:
         print_json([{"name": n, "description": p.description} for n, p in sorted(found.items())])
         return

@@ -6,7 +6,7 @@ an optional `description`, and optional `variables` giving defaults for those va
 
 from __future__ import annotations
 
-import os
+import logging
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -23,11 +23,13 @@ from agent.errors import (
     UnknownPersonaError,
     UnknownVariableError,
 )
+from agent.settings import read
 
 if TYPE_CHECKING:  # LangChain loads only when a prompt is built, so `agent -h` starts fast
     from langchain_core.messages import BaseMessage
     from langchain_core.prompts import ChatPromptTemplate
 
+log = logging.getLogger(__name__)
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 PERSONA_SUFFIXES = (".toml", ".yaml", ".yml")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -93,7 +95,9 @@ def parse_persona(path: Path) -> Persona:
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+    except OSError as error:  # its text names the full path: keep that for the operator
+        raise PersonaFileError(str(path), f"cannot be read: {error.strerror}") from error
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as error:
         raise PersonaFileError(str(path), f"cannot be read: {error}") from error
     if not _NAME.match(path.stem):
         raise PersonaFileError(str(path), "file name must be letters, digits, '-' or '_'")
@@ -146,8 +150,8 @@ def persona_files(directory: Path) -> list[Path]:
 
 def user_personas_dir() -> Path | None:
     """The directory of the user's own personas, from AGENT_PERSONAS_DIR."""
-    value = os.environ.get("AGENT_PERSONAS_DIR", "").strip()
-    return Path(value).expanduser() if value else None
+    value = read("AGENT_PERSONAS_DIR")
+    return Path(value) if value is not None else None
 
 
 def _signature(directory: Path | None) -> tuple[tuple[str, float], ...]:
@@ -157,30 +161,94 @@ def _signature(directory: Path | None) -> tuple[tuple[str, float], ...]:
     return tuple((str(p), p.stat().st_mtime) for p in persona_files(directory))
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """What the persona files hold: usable personas, and the broken ones by name.
+
+    A broken user file takes out its own persona only; every other persona (the built-ins
+    included) keeps working. `problem` says why AGENT_PERSONAS_DIR gave nothing, if it did not.
+    """
+
+    personas: Mapping[str, Persona]
+    broken: Mapping[str, PersonaFileError]
+    problem: str | None = None
+
+
+def _by_name(files: Sequence[Path]) -> dict[str, list[Path]]:
+    """Group persona files by the persona name they define (their stem)."""
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        groups.setdefault(path.stem, []).append(path)
+    return groups
+
+
+def _read_user_files(directory: Path) -> tuple[dict[str, Persona], dict[str, PersonaFileError]]:
+    """Parse every user file; a bad file or a name defined twice is recorded, not raised."""
+    personas: dict[str, Persona] = {}
+    broken: dict[str, PersonaFileError] = {}
+    for name, paths in _by_name(persona_files(directory)).items():
+        if len(paths) > 1:
+            listed = " and ".join(p.name for p in paths)
+            broken[name] = PersonaFileError(
+                str(paths[0]), f"defines {name!r} twice ({listed}): keep one"
+            )
+            continue
+        try:
+            personas[name] = parse_persona(paths[0])
+        except PersonaFileError as error:
+            broken[name] = error
+    return personas, broken
+
+
 @lru_cache(maxsize=8)
-def _load(directory: str | None, signature: tuple[tuple[str, float], ...]) -> dict[str, Persona]:
-    """Load built-ins, then the user's files (which may override a built-in by name)."""
+def _load(directory: str | None, signature: tuple[tuple[str, float], ...]) -> Catalog:
+    """Built-ins, then the user's files (which may override a built-in by name)."""
     del signature  # part of the cache key only
     personas = {p.stem: parse_persona(p) for p in persona_files(BUILTIN_DIR)}
-    if directory is not None:
-        personas.update({p.stem: parse_persona(p) for p in persona_files(Path(directory))})
-    return personas
+    if directory is None:
+        return Catalog(personas, {})
+    if not Path(directory).is_dir():
+        problem = f"AGENT_PERSONAS_DIR={directory} is not a directory"
+        log.warning("%s: only the built-in personas are available.", problem)
+        return Catalog(personas, {}, problem)
+    users, broken = _read_user_files(Path(directory))
+    for name, error in broken.items():
+        log.warning("Persona %r is unavailable: %s (%s)", name, error, error.path)
+        personas.pop(name, None)  # a broken override must not silently fall back
+    return Catalog({**personas, **users}, broken)
+
+
+def catalog(directory: Path | None = None) -> Catalog:
+    """The personas and broken persona files; `directory` defaults to AGENT_PERSONAS_DIR."""
+    directory = directory if directory is not None else user_personas_dir()
+    return _load(str(directory) if directory else None, _signature(directory))
 
 
 def load_personas(directory: Path | None = None) -> dict[str, Persona]:
-    """All personas by name; `directory` defaults to AGENT_PERSONAS_DIR."""
-    directory = directory if directory is not None else user_personas_dir()
-    if directory is not None and not directory.is_dir():
-        raise PersonaFileError(str(directory), "AGENT_PERSONAS_DIR is not a directory")
-    return dict(_load(str(directory) if directory else None, _signature(directory)))
+    """All usable personas by name (broken user files are left out: see `catalog`)."""
+    return dict(catalog(directory).personas)
 
 
 def get_persona(name: str, directory: Path | None = None) -> Persona:
-    """Look a persona up by name, listing the available ones when it does not exist."""
-    personas = load_personas(directory)
-    if name not in personas:
-        raise UnknownPersonaError(name, personas)
-    return personas[name]
+    """Look a persona up by name.
+
+    Args:
+        name: The persona's name (its file's stem).
+        directory: The user's persona directory (default: AGENT_PERSONAS_DIR).
+
+    Returns:
+        The persona.
+
+    Raises:
+        PersonaFileError: If its file is broken (the message names the file, not its path).
+        UnknownPersonaError: If no persona has that name; lists the available ones.
+    """
+    found = catalog(directory)
+    if name in found.broken:
+        raise found.broken[name]
+    if name not in found.personas:
+        raise UnknownPersonaError(name, found.personas, note=found.problem)
+    return found.personas[name]
 
 
-__all__ = ["Persona", "get_persona", "load_personas", "parse_persona"]
+__all__ = ["Catalog", "Persona", "catalog", "get_persona", "load_personas", "parse_persona"]
