@@ -39,6 +39,7 @@ OVERFLOW_MARKERS = (
     "context window",
     "prompt is too long",
     "exceeds the maximum number of tokens",
+    "exceeds the context length",
 )
 
 # Transport failures (httpx or its fork httpx2) that mean the reply's body stopped coming.

@@ -1,0 +1,322 @@
+"""Every provider path, for real: the real client libraries against local wire-protocol servers.
+
+`AGENT_MODEL`-style names (`anthropic:...`, `ollama:...`, `google_genai:...`) go through
+`init_chat_model` to `langchain-anthropic`, `langchain-ollama` and `langchain-google-genai`,
+each pointed at a scripted server on 127.0.0.1 (tests/integration/provider_servers.py) through
+the provider's own base-URL variable. Each test runs once per provider and checks both sides:
+what went over the wire and what the user got (streamed pieces, saved reply, typed errors, a
+history left exactly as it was after a failure).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import socket
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from langchain_core.messages import BaseMessage, ToolMessage
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+
+from agent import Chatbot
+from agent.errors import (
+    ContextOverflowError,
+    ModelAuthError,
+    ModelConnectionLostError,
+    ModelError,
+    ModelNotFoundError,
+    ModelRateLimitError,
+    ModelServerError,
+    ModelUnreachableError,
+)
+from agent.models.providers import _cached_model
+from tests.integration.provider_servers import (
+    REPLY,
+    TOOL_ARGUMENTS,
+    USAGE,
+    AnthropicHandler,
+    GeminiHandler,
+    OllamaHandler,
+    ProtocolHandler,
+    ScriptedServer,
+)
+
+pytestmark = pytest.mark.integration
+
+Turns = list[tuple[str, str]]  # (role, text) as the provider's request carries them
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def anthropic_turns(body: dict[str, Any]) -> Turns:
+    def text(content: Any) -> str:
+        return content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
+
+    return [("system", body["system"])] + [
+        (m["role"], text(m["content"])) for m in body["messages"]
+    ]
+
+
+def ollama_turns(body: dict[str, Any]) -> Turns:
+    return [(m["role"], m["content"]) for m in body["messages"]]
+
+
+def gemini_turns(body: dict[str, Any]) -> Turns:
+    system = "".join(part["text"] for part in body["systemInstruction"]["parts"])
+    roles = {"user": "user", "model": "assistant"}
+    return [("system", system)] + [
+        (roles[c["role"]], "".join(p.get("text", "") for p in c["parts"])) for c in body["contents"]
+    ]
+
+
+def anthropic_tool_round(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The tool call the client sent back, and the result it carried."""
+    call = body["messages"][-2]["content"][0]
+    result = body["messages"][-1]["content"][0]
+    assert call["type"] == "tool_use" and result["type"] == "tool_result"
+    assert result["tool_use_id"] == call["id"] == "toolu_0001"
+    return {"name": call["name"], "args": call["input"]}, str(result["content"])
+
+
+def ollama_tool_round(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    call = body["messages"][-2]["tool_calls"][0]["function"]
+    result = body["messages"][-1]
+    assert body["messages"][-2]["role"] == "assistant" and result["role"] == "tool"
+    return {"name": call["name"], "args": call["arguments"]}, result["content"]
+
+
+def gemini_tool_round(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    call = body["contents"][-2]["parts"][0]["functionCall"]
+    result = body["contents"][-1]["parts"][0]["functionResponse"]
+    assert body["contents"][-2]["role"] == "model" and result["name"] == "add"
+    return {"name": call["name"], "args": call["args"]}, json.dumps(result["response"])
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One provider: its server, how the agent is pointed at it, how to read its requests."""
+
+    name: str
+    handler: type[ProtocolHandler]
+    model: str
+    env: dict[str, str]  # values may use {url}
+    url_env: str
+    turns: Callable[[dict[str, Any]], Turns]
+    tool_round: Callable[[dict[str, Any]], tuple[dict[str, Any], str]]
+    finish: tuple[str, str]  # response_metadata key and value of a length-cut reply
+    key_env: str | None
+
+
+WIRES = [
+    Wire("anthropic", AnthropicHandler, "anthropic:claude-scripted",
+         {"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": "{url}"}, "ANTHROPIC_BASE_URL",
+         anthropic_turns, anthropic_tool_round, ("stop_reason", "max_tokens"), "ANTHROPIC_API_KEY"),
+    Wire("ollama", OllamaHandler, "ollama:qwen2.5:1.5b", {"OLLAMA_HOST": "{url}"}, "OLLAMA_HOST",
+         ollama_turns, ollama_tool_round, ("done_reason", "length"), "OLLAMA_API_KEY"),
+    Wire("gemini", GeminiHandler, "google_genai:gemini-scripted",
+         {"GOOGLE_API_KEY": "test-key", "GOOGLE_GEMINI_BASE_URL": "{url}"},
+         "GOOGLE_GEMINI_BASE_URL", gemini_turns, gemini_tool_round,
+         ("finish_reason", "MAX_TOKENS"), "GOOGLE_API_KEY"),
+]  # fmt: skip
+
+
+@dataclass
+class Setup:
+    wire: Wire
+    server: ScriptedServer
+
+    def bot(self, **kwargs: Any) -> Chatbot:
+        return Chatbot(model=self.wire.model, checkpointer=InMemorySaver(), **kwargs)
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [request.body for request in self.server.requests]
+
+
+@pytest.fixture(params=WIRES, ids=[wire.name for wire in WIRES])
+def provider(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+    wire: Wire = request.param
+    with ScriptedServer(wire.handler) as server:
+        for name, value in wire.env.items():
+            monkeypatch.setenv(name, value.format(url=server.url))
+        yield Setup(wire, server)
+    # Each test's clients point at their own port: drop them (and their idle pooled sockets).
+    _cached_model.cache_clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+def stored(bot: Chatbot) -> list[tuple[str, str, str]]:
+    """The thread as the checkpointer holds it, comparable across a failed turn."""
+    messages: list[BaseMessage] = bot.graph.get_state(bot.config).values.get("messages", [])
+    return [(str(m.id), m.type, str(m.text)) for m in messages]
+
+
+def failing_turn(bot: Chatbot, error: type[ModelError]) -> ModelError:
+    """Run a turn that must fail with `error`, checking the thread is left exactly as it was."""
+    before = stored(bot)
+    with pytest.raises(error) as caught:
+        bot.say("Are you there?")
+    assert stored(bot) == before
+    return caught.value
+
+
+# --- what works ------------------------------------------------------------------------------
+
+
+def test_a_reply_streams_piece_by_piece_and_is_saved_with_usage(provider: Setup) -> None:
+    bot = provider.bot()
+    assert list(bot.stream("Hi")) == REPLY
+    reply = bot.history()[-1]
+    assert reply.type == "ai" and reply.text == "".join(REPLY)
+    assert reply.usage_metadata is not None
+    assert (reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"]) == USAGE
+    (request,) = provider.server.requests
+    assert "?alt=sse" in request.path if provider.wire.name == "gemini" else request.body["stream"]
+    system, user = provider.wire.turns(request.body)
+    assert system[0] == "system" and "helpful" in system[1]  # the persona, where the API wants it
+    assert user == ("user", "Hi")
+
+
+def test_the_history_goes_over_the_wire_in_order(provider: Setup) -> None:
+    bot = provider.bot(persona="tutor")
+    bot.say("First question")
+    bot.say("Second question")
+    turns = provider.wire.turns(provider.bodies[-1])
+    assert [role for role, _ in turns] == ["system", "user", "assistant", "user"]
+    assert [text for _, text in turns[1:]] == ["First question", "Hello there.", "Second question"]
+    assert "tutor" in turns[0][1].lower()
+
+
+def test_a_tool_call_round_trips(provider: Setup) -> None:
+    provider.server.answers = ["tool", "tool"]
+    bot = provider.bot(tools=[add])
+    reply = bot.say("What is 2 + 40?")
+    first, second = provider.bodies
+    call, result = provider.wire.tool_round(second)
+    assert call == {"name": "add", "args": TOOL_ARGUMENTS}
+    assert "42" in result
+    assert reply == f"The tool returned {result}."
+    assert "add" in json.dumps(first["tools"])  # offered in the provider's own tool format
+    types = [m.type for m in bot.history()]
+    assert types[-4:] == ["human", "ai", "tool", "ai"]
+    assert isinstance(bot.history()[-2], ToolMessage)
+
+
+def test_a_length_cut_reply_keeps_the_providers_finish_reason(provider: Setup) -> None:
+    provider.server.answers = ["length"]
+    bot = provider.bot(max_reply_tokens=4)
+    assert bot.say("Tell me everything") == "".join(REPLY)
+    key, value = provider.wire.finish
+    assert bot.history()[-1].response_metadata[key] == value
+    body = provider.bodies[0]
+    sent_cap = {
+        "anthropic": lambda: body["max_tokens"],
+        "ollama": lambda: body["options"]["num_predict"],
+        "gemini": lambda: body["generationConfig"]["maxOutputTokens"],
+    }[provider.wire.name]()
+    assert sent_cap == 4
+
+
+def test_stop_ends_the_reply_and_saves_what_was_shown(provider: Setup) -> None:
+    bot = provider.bot()
+    provider.server.answers = ["hold"]  # the rest of the reply comes only after stop()
+    shown = []
+    for piece in bot.stream("Hi"):
+        shown.append(piece)
+        bot.stop()
+        provider.server.release.set()
+    assert shown == REPLY[:1]
+    reply = bot.history()[-1]
+    assert reply.text == REPLY[0] and reply.response_metadata.get("interrupted") is True
+    assert bot.say("Go on") == "".join(REPLY)  # the thread is still valid
+
+
+async def test_the_async_path_streams_and_retries_too(provider: Setup) -> None:
+    bot = provider.bot()
+    provider.server.answers = ["429"]
+    assert [piece async for piece in bot.astream("Hi")] == REPLY
+    assert len(provider.server.requests) == 2  # the rate limit was retried
+    provider.server.answers = ["401"]
+    with pytest.raises(ModelAuthError):
+        await bot.asay("Again")
+    assert [m.text for m in bot.history()][-2:] == ["Hi", "".join(REPLY)]
+
+
+# --- what fails, typed, with the thread left as it was ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answers", "error", "requests"),
+    [
+        (["401"], ModelAuthError, 1),
+        (["404"], ModelNotFoundError, 1),
+        (["429", "429", "429"], ModelRateLimitError, 3),  # first try + 2 retries
+        (["500", "500", "500"], ModelServerError, 3),
+        (["overflow"], ContextOverflowError, 1),
+    ],
+    ids=["401", "404", "429", "500", "overflow"],
+)
+def test_http_failures_are_typed_retried_when_transient_and_roll_back(
+    provider: Setup, answers: list[str], error: type[ModelError], requests: int
+) -> None:
+    bot = provider.bot()
+    bot.say("First turn")
+    provider.server.answers = list(answers)
+    failure = failing_turn(bot, error)
+    assert len(provider.server.requests) == 1 + requests
+    assert provider.server.url in str(failure) or provider.wire.name == "gemini"
+    if error is ModelAuthError:
+        assert str(provider.wire.key_env) in str(failure)
+    assert bot.say("Again") == "".join(REPLY)
+
+
+def test_a_transient_rate_limit_is_absorbed_by_the_retry(provider: Setup) -> None:
+    provider.server.answers = ["429"]
+    assert provider.bot().say("Hi") == "".join(REPLY)
+    assert len(provider.server.requests) == 2
+
+
+def test_a_connection_dropped_mid_reply_rolls_the_turn_back(provider: Setup) -> None:
+    bot = provider.bot()
+    bot.say("First turn")
+    before = stored(bot)
+    provider.server.answers = ["drop"]
+    shown: list[str] = []
+    with pytest.raises(ModelConnectionLostError):
+        for piece in bot.stream("Second turn"):
+            shown.append(piece)
+    assert shown == REPLY[:2]  # the user saw part of a reply before the drop
+    assert stored(bot) == before
+    assert bot.say("Third turn") == "".join(REPLY)
+
+
+def test_an_error_inside_a_started_stream_is_typed_and_rolls_back(provider: Setup) -> None:
+    bot = provider.bot()
+    bot.say("First turn")
+    before = stored(bot)
+    provider.server.answers = ["stream-error"]
+    with pytest.raises(ModelServerError):
+        list(bot.stream("Second turn"))
+    assert stored(bot) == before
+
+
+def test_an_unreachable_provider_names_its_url_variable(
+    provider: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv(provider.wire.url_env, f"http://127.0.0.1:{port}")
+    failure = failing_turn(provider.bot(), ModelUnreachableError)
+    assert provider.wire.url_env in str(failure)
