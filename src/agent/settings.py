@@ -136,6 +136,7 @@ PROCESS_SETTINGS: tuple[EnvSetting, ...] = (
     EnvSetting(
         "AGENT_JWT_USER_CLAIM", "str", "sub", "Server: the JWT claim naming the user.", "server"
     ),
+    EnvSetting("AGENT_WEB_GRAPH", "str", "chatbot", "The graph the web page talks to.", "server"),
     EnvSetting("AGENT_SERVER_HOST", "str", "127.0.0.1", "`make serve`: host to bind.", "server"),
     EnvSetting("AGENT_SERVER_PORT", "int", "2024", "`make serve`: port to bind.", "server"),
     EnvSetting("AGENT_SERVER_JOBS", "int", "4", "`make serve`: runs executed at once.", "server"),
