@@ -630,7 +630,7 @@ def test_model_and_temperature_options_reach_the_chatbot(monkeypatch: pytest.Mon
         cli, ["ask", "hi"], obj=Services(chat_model=FakeChat()), env={"AGENT_MODEL": "from-env"}
     )
 
-    assert seen[0] == {"model": "tiny", "temperature": 0.2}
+    assert seen[0] == {"persona_vars": {}, "model": "tiny", "temperature": 0.2}
     assert seen[1]["model"] == "from-env"
 
 
@@ -650,3 +650,108 @@ def test_only_an_in_process_embedded_model_needs_loading(monkeypatch: pytest.Mon
     assert not Services().needs_model_load()
     monkeypatch.delenv("AGENT_BACKEND")
     assert not Services().needs_model_load()  # any OpenAI-compatible server
+
+
+# --- persona variables (issue 12.7) -----------------------------------------------------------
+
+PIRATE = """\
+description = "A pirate."
+system = "You are a pirate talking with {name}. Say {greeting}."
+[variables]
+greeting = "Arr"
+"""
+
+
+@pytest.fixture
+def pirate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user persona with a variable that has no default (`name`) and one that has."""
+    (tmp_path / "personas").mkdir()
+    (tmp_path / "personas" / "pirate.toml").write_text(PIRATE, encoding="utf-8")
+    monkeypatch.setenv("AGENT_PERSONAS_DIR", str(tmp_path / "personas"))
+
+
+def system_prompt(call: list[BaseMessage]) -> str:
+    kind, text = model_texts(call)[0]
+    assert kind == "system"
+    return text
+
+
+@pytest.mark.usefixtures("pirate")
+def test_ask_sets_persona_variables_with_var() -> None:
+    fake = FakeChat()
+    result = run(
+        ["ask", "-p", "pirate", "--var", "name=Anne Bonny", "--var", "greeting=Ahoy", "Hi"],
+        model=fake,
+    )
+
+    assert result.exit_code == 0, result.output
+    assert system_prompt(fake.calls[0]) == "You are a pirate talking with Anne Bonny. Say Ahoy."
+    follow_up = FakeChat()
+    again = run(["ask", "-c", "And now?"], model=follow_up)  # the thread keeps its values
+    assert again.exit_code == 0, again.output
+    assert "Anne Bonny" in system_prompt(follow_up.calls[0])
+
+
+@pytest.mark.usefixtures("pirate")
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([], "needs the variable 'name'"),
+        (["--var", "nme=Anne"], "(did you mean 'name'?)"),
+        (["--var", "Anne"], "'Anne' is not KEY=VALUE"),
+        (["--var", "=Anne"], "'=Anne' is not KEY=VALUE"),
+    ],
+)
+def test_bad_or_missing_var_is_a_one_line_usage_error(args: list[str], says: str) -> None:
+    fake = FakeChat()
+    result = run(["ask", "-p", "pirate", *args, "Hi"], model=fake)
+
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and says in result.stderr
+    assert "--var" in result.stderr
+    assert fake.calls == [] and thread_ids() == []
+
+
+def test_var_the_persona_does_not_declare_is_refused_for_the_default_persona_too() -> None:
+    result = run(["chat", "--var", "mood=happy"], "Hi\n")
+
+    assert result.exit_code == 2
+    assert "Persona 'assistant' has no variable(s) 'mood'" in result.stderr
+
+
+@pytest.mark.usefixtures("pirate")
+def test_chat_persona_command_sets_variables_and_new_keeps_them() -> None:
+    fake = FakeChat()
+    script = [
+        "/persona pirate",  # `name` has no value yet: refused, with the command to type
+        '/persona pirate name="Anne Bonny"',
+        "/persona",
+        "Hi",
+        "/persona greeting=Yo-ho",  # no NAME: set a variable of the current persona
+        "Again",
+        "/persona code_reviewer",  # pirate's variables are not the reviewer's: dropped
+        "Review this",
+        "/new",
+        "/persona pirate name=Mary",
+        "/new",  # the new thread keeps the persona and its values
+        "Hello",
+        "/persona pirate name='unclosed",
+        "/quit",
+    ]
+    result = run(["chat"], "\n".join(script) + "\n", model=fake)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "Persona: pirate (name=Anne Bonny) (from the next message on)" in lines
+    assert "Persona: pirate (name=Anne Bonny)" in lines
+    assert "Persona: pirate (greeting=Yo-ho, name=Anne Bonny) (from the next message on)" in lines
+    prompts = [system_prompt(call) for call in fake.calls]
+    assert prompts[0] == "You are a pirate talking with Anne Bonny. Say Arr."
+    assert prompts[1] == "You are a pirate talking with Anne Bonny. Say Yo-ho."
+    assert prompts[2].startswith("You are an experienced, constructive code reviewer")
+    assert prompts[3] == "You are a pirate talking with Mary. Say Arr."
+    assert result.stderr.splitlines() == [
+        "Error: Persona 'pirate' needs the variable 'name': /persona pirate name=...",
+        'Error: No closing quotation in "pirate name=\'unclosed". '
+        "Usage: /persona [NAME] [KEY=VALUE ...]",
+    ]

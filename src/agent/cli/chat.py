@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -16,7 +18,13 @@ from agent.cli.interrupt import ctrl_c_stops, keyboard_echo_off
 from agent.cli.services import Services, history_file
 from agent.cli.session import ChatSession, ChatSettings, close_stream
 from agent.cli.terminal import Terminal
-from agent.errors import AgentError, UnknownPersonaError
+from agent.cli.variables import parse_assignments
+from agent.errors import (
+    AgentError,
+    MissingVariableError,
+    UnknownPersonaError,
+    UnknownVariableError,
+)
 from agent.personas import get_persona
 from agent.settings import text_table
 
@@ -49,8 +57,50 @@ def check_persona(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
+def check_vars(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, str]:
+    """--var KEY=VALUE words as a mapping (a malformed one is a usage error naming it)."""
+    try:
+        return parse_assignments(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from error
+
+
+def check_thread(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an empty -t (it used to start a new thread without a word)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            "the thread id is empty: give an id or a prefix from `agent threads list`, or "
+            "leave -t out for a new thread.",
+            ctx=ctx,
+            param=param,
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Opening:
+    """The options chat and ask share: which thread, which persona, which model settings."""
+
+    persona: str | None
+    thread: str | None
+    continue_: bool
+    persona_vars: dict[str, str]
+    model: str | None
+    temperature: float | None
+    no_stream: bool
+
+
 def conversation_options(function: F) -> F:
-    """The options chat and ask share: persona, thread, model."""
+    """Add the shared options; the command receives them as one `opening: Opening` argument."""
+
+    @functools.wraps(function)
+    def with_opening(*args: Any, **kwargs: Any) -> Any:
+        names = [f.name for f in fields(Opening)]
+        opening = Opening(**{name: kwargs.pop(name) for name in names})
+        return function(*args, opening=opening, **kwargs)
+
     options = [
         click.option(
             "-p",
@@ -65,6 +115,7 @@ def conversation_options(function: F) -> F:
             "--thread",
             "thread",
             metavar="ID",
+            callback=check_thread,
             help="Continue this thread (a unique prefix of its id is enough).",
         ),
         click.option(
@@ -73,6 +124,15 @@ def conversation_options(function: F) -> F:
             "continue_",
             is_flag=True,
             help="Continue the most recently updated thread.",
+        ),
+        click.option(
+            "--var",
+            "persona_vars",
+            metavar="KEY=VALUE",
+            multiple=True,
+            callback=check_vars,
+            help="A persona variable, e.g. --var user_name=Ada (repeat for more; see "
+            "`agent personas show NAME`).",
         ),
         click.option(
             "-m",
@@ -96,9 +156,10 @@ def conversation_options(function: F) -> F:
             help="Show the reply when it is complete instead of as it is written.",
         ),
     ]
+    wrapped: Any = with_opening
     for option in reversed(options):
-        function = option(function)
-    return function
+        wrapped = option(wrapped)
+    return cast(F, wrapped)
 
 
 @contextmanager
@@ -112,28 +173,30 @@ def user_errors() -> Iterator[None]:
         raise click.ClickException(str(error)) from error
 
 
-def thread_to_open(services: Services, thread: str | None, continue_: bool) -> str | None:
+def thread_to_open(services: Services, opening: Opening) -> str | None:
     """The thread id -t/-c ask for (None: a new thread)."""
-    if thread and continue_:
+    if opening.thread is not None and opening.continue_:
         raise click.UsageError("Use either -t/--thread or -c/--continue, not both.")
-    if continue_:
+    if opening.continue_:
         return thread_ops.latest_thread_id(services)
-    if thread:
-        return thread_ops.resolve_thread_id(services, thread)
+    if opening.thread is not None:
+        return thread_ops.resolve_thread_id(services, opening.thread)
     return None
 
 
-def open_chatbot(
-    services: Services,
-    persona: str | None,
-    thread: str | None,
-    continue_: bool,
-    model: str | None,
-    temperature: float | None,
-) -> Chatbot:
+def open_chatbot(services: Services, opening: Opening) -> Chatbot:
     """The Chatbot for the options given (thread errors are exit 1, option clashes exit 2)."""
-    thread_id = thread_to_open(services, thread, continue_)
-    return services.chatbot(persona, thread_id, model=model, temperature=temperature)
+    thread_id = thread_to_open(services, opening)
+    try:
+        return services.chatbot(
+            opening.persona,
+            thread_id,
+            persona_vars=opening.persona_vars,
+            model=opening.model,
+            temperature=opening.temperature,
+        )
+    except (UnknownVariableError, MissingVariableError) as error:
+        raise click.BadParameter(str(error), param_hint="'--var'") from error
 
 
 def load_model(services: Services, terminal: Terminal) -> None:
@@ -165,15 +228,7 @@ Examples:
 )
 @conversation_options
 @click.pass_obj
-def chat(
-    services: Services,
-    persona: str | None,
-    thread: str | None,
-    continue_: bool,
-    model: str | None,
-    temperature: float | None,
-    no_stream: bool,
-) -> None:
+def chat(services: Services, opening: Opening) -> None:
     r"""Chat interactively (/help lists the commands).
 
     Type /quit or press Ctrl-D to leave. Replies stream as they are written and render as
@@ -183,8 +238,10 @@ def chat(
     terminal = Terminal()
     with user_errors():
         with terminal.status(STARTING):
-            bot = open_chatbot(services, persona, thread, continue_, model, temperature)
-            settings = ChatSettings(model=model, temperature=temperature, stream=not no_stream)
+            bot = open_chatbot(services, opening)
+            settings = ChatSettings(
+                model=opening.model, temperature=opening.temperature, stream=not opening.no_stream
+            )
             session = ChatSession(services, terminal, bot, settings)
             header = session.header()
         terminal.note(header)
@@ -225,12 +282,7 @@ Examples:
 @click.pass_obj
 def ask(
     services: Services,
-    persona: str | None,
-    thread: str | None,
-    continue_: bool,
-    model: str | None,
-    temperature: float | None,
-    no_stream: bool,
+    opening: Opening,
     as_json: bool,
     print_thread: bool,
     question: tuple[str, ...],
@@ -246,13 +298,13 @@ def ask(
     terminal = Terminal(rich=False if as_json else None)
     with user_errors():
         with terminal.status(STARTING):
-            bot = open_chatbot(services, persona, thread, continue_, model, temperature)
+            bot = open_chatbot(services, opening)
         load_model(services, terminal)
         reply = answer(
             bot,
             terminal,
             text,
-            stream=not (no_stream or as_json),
+            stream=not (opening.no_stream or as_json),
             quiet=as_json,
             backend=services.backend_label(),
         )

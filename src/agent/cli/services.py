@@ -7,9 +7,10 @@ uses the configured backend. No environment variable swaps in fakes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.memory.config import data_dir
 
@@ -60,6 +61,7 @@ class Services:
         persona: str | None = None,
         thread_id: str | None = None,
         *,
+        persona_vars: Mapping[str, Any] | None = None,
         model: str | None = None,
         temperature: float | None = None,
     ) -> Chatbot:
@@ -69,6 +71,7 @@ class Services:
         return Chatbot(
             persona,
             thread_id,
+            persona_vars=persona_vars,
             chat_model=self.chat_model,
             memory=self.open_memory(),
             model=model,

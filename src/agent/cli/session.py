@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.cli import threads as thread_ops
 from agent.cli.input import Reader
@@ -14,7 +14,8 @@ from agent.cli.interrupt import ctrl_c_stops, keyboard_echo_off
 from agent.cli.services import Services
 from agent.cli.terminal import Terminal
 from agent.cli.threads import short_id
-from agent.errors import AgentError
+from agent.cli.variables import carried_vars, describe_vars, parse_persona_args
+from agent.errors import AgentError, MissingVariableError
 
 # LangChain, LangGraph, the database drivers and the model load inside the functions that use
 # them (types under TYPE_CHECKING), so `agent --version` and `agent -h` start fast.
@@ -25,7 +26,9 @@ HELP = """\
 Commands:
   /help              this list
   /new               start a new thread (same persona)
-  /persona [NAME]    show the persona, or switch this thread to NAME
+  /persona [NAME] [KEY=VALUE ...]
+                     show the persona, or switch this thread to NAME and/or set its
+                     variables (e.g. /persona tutor user_name=Ada; quote values with spaces)
   /personas          list the personas
   /history           show this thread's messages
   /threads           list saved threads
@@ -39,6 +42,7 @@ Input:
   Ctrl-C while a reply streams stops it (the partial reply is kept, marked interrupted).
   Start a message with // to send a line that begins with /."""
 
+PERSONA_USAGE = "/persona [NAME] [KEY=VALUE ...]"
 COMMANDS = ("help", "new", "persona", "personas", "history", "threads", "switch", "export", "quit")
 ALIASES = {"exit": "quit", "q": "quit", "?": "help", "h": "help"}
 
@@ -169,21 +173,46 @@ class ChatSession:
         self.bot = bot
         self.terminal.note(f"{message} · {self.header()}")
 
-    def cmd_new(self, arg: str) -> bool:
-        """Start a new thread, keeping the persona."""
-        bot = self.services.chatbot(
-            self.bot.persona, model=self.settings.model, temperature=self.settings.temperature
+    def _chatbot(
+        self, persona: str | None, thread_id: str | None, persona_vars: dict[str, Any]
+    ) -> Chatbot:
+        """A Chatbot with the settings this chat was started with."""
+        return self.services.chatbot(
+            persona,
+            thread_id,
+            persona_vars=persona_vars,
+            model=self.settings.model,
+            temperature=self.settings.temperature,
         )
-        self._use(bot, "New thread")
+
+    def cmd_new(self, arg: str) -> bool:
+        """Start a new thread, keeping the persona and its variables."""
+        persona = self.bot.persona
+        self._use(self._chatbot(persona, None, carried_vars(self.bot, persona)), "New thread")
         return True
 
     def cmd_persona(self, arg: str) -> bool:
-        """Show or switch the persona of this thread."""
-        if not arg:
-            self.terminal.line(f"Persona: {self.bot.persona}")
+        """Show the persona, or switch it (NAME) and/or set its variables (KEY=VALUE ...)."""
+        try:
+            name, given = parse_persona_args(arg)
+        except ValueError as error:
+            self.terminal.error(f"{error} Usage: {PERSONA_USAGE}")
             return True
-        self.bot.switch_persona(arg)
-        self.terminal.note(f"Persona: {arg} (from the next message on)")
+        if name is None and not given:
+            shown = describe_vars(carried_vars(self.bot, self.bot.persona))
+            self.terminal.line(f"Persona: {self.bot.persona}{shown}")
+            return True
+        persona = name or self.bot.persona
+        values = {**carried_vars(self.bot, persona), **given}
+        try:  # a fresh Chatbot: variables the old persona had but this one lacks are dropped
+            self.bot = self._chatbot(persona, self.bot.thread_id, values)
+        except MissingVariableError as error:
+            self.terminal.error(
+                f"Persona {persona!r} needs the variable {error.variable!r}: "
+                f"/persona {persona} {error.variable}=..."
+            )
+            return True
+        self.terminal.note(f"Persona: {persona}{describe_vars(values)} (from the next message on)")
         return True
 
     def cmd_personas(self, arg: str) -> bool:
@@ -221,10 +250,7 @@ class ChatSession:
             self.terminal.error("Usage: /switch ID (see /threads).")
             return True
         thread_id = thread_ops.resolve_thread_id(self.services, arg)
-        bot = self.services.chatbot(
-            None, thread_id, model=self.settings.model, temperature=self.settings.temperature
-        )
-        self._use(bot, "Switched")
+        self._use(self._chatbot(None, thread_id, {}), "Switched")
         return True
 
     def cmd_export(self, arg: str) -> bool:
