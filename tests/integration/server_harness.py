@@ -47,11 +47,15 @@ def server_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, 
 
 
 def start_dev_server(
-    directory: Path, *, env: Mapping[str, str] | None = None, jobs: int = 4
+    directory: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    jobs: int = 4,
+    graphs: Mapping[str, str] | None = None,
 ) -> ServerProcess:
-    """`langgraph dev` on a free port with graphs `chatbot` (configured model) and `fake`."""
+    """`langgraph dev` on a free port with graphs `chatbot` (configured model), `fake` and more."""
     directory.mkdir(parents=True, exist_ok=True)
-    config = server_config(directory, {"fake": f"{FAKE_GRAPH}:graph"})
+    config = server_config(directory, {"fake": f"{FAKE_GRAPH}:graph", **(graphs or {})})
     port = free_port()
     command = dev_command(port=port, jobs=jobs, config=config, reload=False)
     return start_server(

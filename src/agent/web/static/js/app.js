@@ -561,7 +561,10 @@ function newId() {
 }
 
 async function send(text, { from = null, keep = null } = {}) {
-  if (app.run) return;
+  if (app.run) {
+    say("A reply is being written: wait for it to end, or press Stop.");
+    return;
+  }
   if (!text || !text.trim()) {
     say("The message is empty: type something first.");
     $("message").focus();
@@ -728,7 +731,8 @@ async function settle(run) {
   endReply(run);
   say(run.error && !run.stopping ? describeError(run.error) : run.stopping ? "Stopped." : "Reply finished.");
   if (run.threadId === app.threadId) await refreshThread();
-  loadThreads().catch(() => {});
+  await loadThreads().catch(() => {});
+  document.body.dataset.replies = String(Number(document.body.dataset.replies || 0) + 1);
 }
 
 async function joinActiveRun(threadId) {

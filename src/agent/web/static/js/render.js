@@ -162,7 +162,7 @@ export function handleCopy(event) {
   if (!button) return false;
   const code = button.closest(".code")?.querySelector("pre code");
   if (!code) return true;
-  const text = code.textContent;
+  const text = code.textContent.replace(/\n$/, "");
   const done = () => {
     button.textContent = "Copied";
     setTimeout(() => (button.textContent = "Copy"), 1500);
