@@ -21,7 +21,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import ensure_config
 
-from agent.chatbot import StopSwitch
+from agent.chatbot import Chatbot, StopSwitch
 from agent.cli import cli
 from agent.cli.interrupt import ctrl_c_stops
 from agent.cli.services import Services
@@ -221,7 +221,7 @@ def test_switch_to_a_missing_thread_is_an_error_and_keeps_the_thread() -> None:
 
     assert result.exit_code == 0
     assert result.stderr.splitlines() == [
-        "Error: No saved thread 'nope'. `agent threads` lists the saved ones.",
+        "Error: No saved thread 'nope'. `/threads` lists the saved ones.",
         "Error: Usage: /switch ID (see /threads).",
     ]
     assert [len(m) for _, m in saved()] == [4]
@@ -239,11 +239,13 @@ def test_export_writes_markdown_or_json(tmp_path: Path) -> None:
     assert [m["content"] for m in document["messages"]] == ["Hello", "You said: Hello"]
 
 
-def test_export_before_any_message_is_an_error_not_a_crash(tmp_path: Path) -> None:
-    result = run(["chat"], f"/export {tmp_path / 'x.md'}\n/quit\n")
+def test_export_before_any_message_says_there_is_nothing_yet(tmp_path: Path) -> None:
+    result = run(["chat"], f"/export {tmp_path / 'x.md'}\n/export\n/quit\n")
 
     assert result.exit_code == 0
-    assert result.stderr.startswith("Error: No saved thread")
+    lines = result.stdout.splitlines()
+    assert lines[1:] == ["Nothing to export yet: this thread has no messages."] * 2
+    assert result.stderr == ""
     assert not (tmp_path / "x.md").exists()
 
 
@@ -306,7 +308,37 @@ def test_missing_thread_is_a_runtime_error(command: list[str], option: list[str]
     result = run([command[0], *option, *command[1:]])
 
     assert result.exit_code == 1
-    assert result.stderr == "Error: No saved thread 'nope'. `agent threads` lists the saved ones.\n"
+    assert result.stderr == (
+        "Error: No saved thread 'nope'. `agent threads list` lists the saved ones.\n"
+    )
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+@pytest.mark.parametrize("command", [["chat"], ["ask", "hi"]])
+def test_an_empty_thread_id_is_refused_not_a_new_thread(command: list[str], empty: str) -> None:
+    fake = FakeChat()
+    run(["ask", "An earlier thread"])  # a prefix of '' would match it
+    result = run([command[0], "-t", empty, *command[1:]], "Hi\n", model=fake)
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: Invalid value for '-t' / '--thread': the thread id")
+    assert len(result.stderr.splitlines()) == 1
+    assert fake.calls == [] and len(thread_ids()) == 1
+
+
+def test_thread_hints_name_commands_that_exist() -> None:
+    with open_memory() as memory:
+        for thread_id in ("abc-1", "abc-2"):
+            Chatbot(thread_id=thread_id, chat_model=FakeChat(), memory=memory).say("Hi")
+    result = run(["chat"], "/switch nope\n/switch abc\n/quit\n")
+
+    assert result.stderr.splitlines() == [
+        "Error: No saved thread 'nope'. `/threads` lists the saved ones.",
+        "Error: Thread id prefix 'abc' matches 2 threads; type more of it. `/threads` lists them.",
+    ]
+    for args in (["threads", "show", "nope"], ["ask", "-t", "abc", "hi"]):
+        assert "`agent threads list` lists" in run(args).stderr
+    assert run(["threads", "list"]).exit_code == 0  # the command the hint names exists
 
 
 def test_continue_with_nothing_saved_is_a_runtime_error() -> None:
@@ -519,7 +551,9 @@ def test_threads_commands_on_a_missing_thread_exit_1(command: str) -> None:
     result = run(["threads", command, "nope"])
 
     assert result.exit_code == 1
-    assert result.stderr == "Error: No saved thread 'nope'. `agent threads` lists the saved ones.\n"
+    assert result.stderr == (
+        "Error: No saved thread 'nope'. `agent threads list` lists the saved ones.\n"
+    )
 
 
 def test_personas_list_and_show() -> None:
@@ -568,6 +602,21 @@ def test_db_option_and_env_var_choose_the_database(tmp_path: Path) -> None:
     with open_memory(str(target)) as memory:
         assert len(list_threads(memory)) == 1
     assert saved() == []  # nothing went to the default database
+
+
+def test_only_a_typed_db_option_is_passed_on_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AGENT_DB_URL is left to memory, so its errors name AGENT_DB_URL and --db errors do not."""
+    opened: list[str | None] = []
+    monkeypatch.setattr(
+        Services, "open_memory", lambda self: opened.append(self.db_url) or open_memory("memory")
+    )
+    target = str(tmp_path / "typed.db")
+    CliRunner().invoke(cli, ["threads", "list"], obj=Services(), env={"AGENT_DB_URL": target})
+    CliRunner().invoke(cli, ["--db", target, "threads", "list"], obj=Services())
+
+    assert opened == [None, target]
 
 
 def test_bad_database_url_is_one_line() -> None:

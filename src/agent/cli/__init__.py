@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from agent import __version__
 from agent.cli.services import Services
@@ -81,7 +82,10 @@ Examples:
 def cli(ctx: click.Context, db_url: str | None) -> None:
     """A chatbot with memory: personas, streaming replies, and an offline embedded model."""
     services = ctx.ensure_object(Services)
-    if db_url is not None and services.memory is None:
+    # Only a --db typed on the command line is passed on: a value click read from AGENT_DB_URL
+    # is left to memory, which then names AGENT_DB_URL (not --db) when the database fails.
+    typed = ctx.get_parameter_source("db_url") is ParameterSource.COMMANDLINE
+    if typed and services.memory is None:
         services.db_url = db_url
     ctx.call_on_close(services.close)
 

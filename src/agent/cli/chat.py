@@ -25,6 +25,7 @@ from agent.errors import (
     UnknownPersonaError,
     UnknownVariableError,
 )
+from agent.memory.errors import ThreadNotFoundError
 from agent.personas import get_persona
 from agent.settings import text_table
 
@@ -39,6 +40,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 ENVIRONMENT_HELP = "\b\nEnvironment (options win over these):\n" + text_table(
     ("run", "persona", "model", "memory", "cli"), width=78
 )
+
+SHELL_THREAD_LIST = "agent threads list"
 
 # Shown while LangChain, the database and the thread load, so the screen is never blank.
 STARTING = "Starting…"
@@ -167,6 +170,9 @@ def user_errors() -> Iterator[None]:
     """Turn the package's errors into one-line CLI errors (exit 1)."""
     try:
         yield
+    except ThreadNotFoundError as error:
+        message = thread_ops.not_found_message(error, SHELL_THREAD_LIST)
+        raise click.ClickException(message) from error
     except AgentError as error:
         raise click.ClickException(str(error)) from error
     except ValueError as error:  # settings: a bad AGENT_BACKEND, AGENT_MAX_TURNS...

@@ -16,6 +16,7 @@ from agent.cli.terminal import Terminal
 from agent.cli.threads import short_id
 from agent.cli.variables import carried_vars, describe_vars, parse_persona_args
 from agent.errors import AgentError, MissingVariableError
+from agent.memory.errors import ThreadNotFoundError
 
 # LangChain, LangGraph, the database drivers and the model load inside the functions that use
 # them (types under TYPE_CHECKING), so `agent --version` and `agent -h` start fast.
@@ -136,6 +137,9 @@ class ChatSession:
             return True
         try:
             return handler(arg)
+        except ThreadNotFoundError as error:
+            self.terminal.error(thread_ops.not_found_message(error, "/threads"))
+            return True
         except AgentError as error:
             self.terminal.error(str(error))
             return True
@@ -255,6 +259,9 @@ class ChatSession:
 
     def cmd_export(self, arg: str) -> bool:
         """Save this thread to a file (Markdown, or JSON for a .json path)."""
+        if not thread_ops.thread_messages(self.services, self.bot.thread_id):
+            self.terminal.note("Nothing to export yet: this thread has no messages.")
+            return True
         path = Path(arg).expanduser() if arg else Path(f"thread-{short_id(self.bot.thread_id)}.md")
         fmt: thread_ops.CliFormat = "json" if path.suffix.lower() == ".json" else "md"
         text = thread_ops.exported(self.services, self.bot.thread_id, fmt)

@@ -61,6 +61,18 @@ def latest_thread_id(services: Services) -> str:
     return infos[0].id
 
 
+def not_found_message(error: ThreadNotFoundError, lister: str) -> str:
+    """A missing-thread error naming the command that lists threads where the user is.
+
+    `lister` is `agent threads list` in the shell and `/threads` in a chat.
+    """
+    if isinstance(error, NoThreadsError):
+        return str(error)
+    if isinstance(error, AmbiguousThreadError):
+        return f"{error} `{lister}` lists them."
+    return f"No saved thread {error.thread_id!r}. `{lister}` lists the saved ones."
+
+
 class NoThreadsError(ThreadNotFoundError):
     """Raised by -c/--continue when nothing has been saved yet."""
 
