@@ -20,6 +20,7 @@ from langchain_core.callbacks import BaseCallbackManager, CallbackManagerForLLMR
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import ensure_config
+from markdown_it import MarkdownIt
 
 from agent.chatbot import Chatbot, StopSwitch
 from agent.cli import cli
@@ -422,6 +423,8 @@ class InterruptingChat(FakeChat):
     reply is cut at the next chunk however slowly the main thread gets to the signal.
     """
 
+    interrupt_at: int = 2  # the chunk after which Ctrl-C is pressed
+
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -434,7 +437,7 @@ class InterruptingChat(FakeChat):
         switches = [handler for handler in handlers if isinstance(handler, StopSwitch)]
         assert switches, "the Chatbot passes its stop switch as a callback"
         for number, chunk in enumerate(super()._stream(messages, stop, run_manager, **kwargs)):
-            if number == 2:
+            if number == self.interrupt_at:
                 os.kill(os.getpid(), signal.SIGINT)
                 assert switches[0].pressed.wait(timeout=600), "Ctrl-C never reached the Chatbot"
             yield chunk
@@ -803,4 +806,31 @@ def test_chat_persona_command_sets_variables_and_new_keeps_them() -> None:
         "Error: Persona 'pirate' needs the variable 'name': /persona pirate name=...",
         'Error: No closing quotation in "pirate name=\'unclosed". '
         "Usage: /persona [NAME] [KEY=VALUE ...]",
+    ]
+
+
+def code_reply(messages: Sequence[BaseMessage]) -> str:
+    if messages[-1].text != "Show me code":
+        return "Sure."
+    return "Here it is:\n\n```python\n" + "total = total + 1\n" * 200 + "```\n"
+
+
+def test_export_of_a_reply_stopped_inside_a_code_block_closes_the_fence(tmp_path: Path) -> None:
+    fake = InterruptingChat(reply=code_reply, chunk_size=5, interrupt_at=10)
+    path = tmp_path / "chat.md"
+    result = run(["chat"], f"Show me code\nAnd then?\n/export {path}\n/quit\n", fake)
+
+    assert result.exit_code == 0, result.output
+    exported = path.read_text(encoding="utf-8")
+    shell = run(["threads", "export", thread_ids()[0]]).stdout
+    assert shell == exported
+    tokens = MarkdownIt().parse(exported)
+    code = [token.content for token in tokens if token.type == "fence"]
+    assert len(code) == 1 and "**User:**" not in code[0]  # the next message is not code
+    speakers = [t.content for t in tokens if t.type == "inline" and t.content.startswith("**")]
+    assert speakers == [
+        "**User:**",
+        "**Assistant:** _(interrupted)_",
+        "**User:**",
+        "**Assistant:**",
     ]

@@ -12,6 +12,7 @@ from rich.console import Console
 from agent.cli.input import LineReader, continue_line, needs_more, open_fence
 from agent.cli.markdown import ChatMarkdown, Tail, split_settled
 from agent.cli.terminal import INTERRUPTED_MARK, RichReplyView, aligned
+from agent.fences import unclosed_fence, with_fences_closed
 from tests.terminal import EmulatedTerminal
 
 ANSI_CODE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -206,3 +207,22 @@ def test_tail_shows_only_the_last_lines() -> None:
 
 def test_plain_tables_are_aligned_columns() -> None:
     assert aligned([["a", "bb", "c"], ["ccc", "d", ""]]) == ["a    bb  c", "ccc  d"]
+
+
+# --- fences in exports ------------------------------------------------------------------------
+
+
+def test_a_reply_stopped_inside_a_code_block_gets_its_fence_closed() -> None:
+    assert with_fences_closed("Here:\n```python\nx = 1") == "Here:\n```python\nx = 1\n```"
+    assert with_fences_closed("~~~~\ncode\n") == "~~~~\ncode\n~~~~"
+    assert with_fences_closed("```\n~~~\nstill code") == "```\n~~~\nstill code\n```"
+    assert with_fences_closed("done\n```\nx\n```") == "done\n```\nx\n```"  # unchanged
+
+
+@given(markdownish)
+def test_closing_fences_keeps_the_text_and_leaves_none_open(text: str) -> None:
+    closed = with_fences_closed(text)
+
+    assert closed.startswith(text)
+    assert unclosed_fence(closed) is None
+    assert with_fences_closed(closed) == closed

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from agent.cli.markdown import fence_after
+from agent.fences import unclosed_fence
 
 # prompt_toolkit loads only when a person is typing (PromptReader), so `agent -h` starts fast.
 if TYPE_CHECKING:
@@ -22,10 +22,7 @@ CONTINUATION = "\\"
 
 def open_fence(text: str) -> bool:
     """Whether the text has a ``` (or ~~~) fence that is not closed yet."""
-    fence: str | None = None
-    for line in text.split("\n"):
-        fence = fence_after(line, fence)
-    return fence is not None
+    return unclosed_fence(text) is not None
 
 
 def needs_more(text: str) -> bool:

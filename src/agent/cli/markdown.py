@@ -10,34 +10,7 @@ from rich.console import Console, ConsoleOptions, RenderableType
 from rich.markdown import Heading, Markdown, MarkdownElement
 from rich.segment import Segment
 
-FENCE_MARKS = ("```", "~~~")
-
-
-def fence_mark(line: str) -> str | None:
-    """The fence a line opens or closes (``` or ~~~ of some length), if it is a fence line."""
-    stripped = line.lstrip()
-    if len(line) - len(stripped) > 3:
-        return None  # indented code, not a fence
-    for mark in FENCE_MARKS:
-        if stripped.startswith(mark):
-            return stripped[: len(stripped) - len(stripped.lstrip(mark[0]))]
-    return None
-
-
-def closes(line: str, mark: str, open_fence: str) -> bool:
-    """Whether a fence line closes the open fence (same character, at least as long, no info)."""
-    same_kind = mark[0] == open_fence[0] and len(mark) >= len(open_fence)
-    return same_kind and not line.strip(" " + mark[0])
-
-
-def fence_after(line: str, open_fence: str | None) -> str | None:
-    """The fence still open after this line (None: outside any code fence)."""
-    mark = fence_mark(line)
-    if mark is None:
-        return open_fence
-    if open_fence is None:
-        return mark
-    return None if closes(line, mark, open_fence) else open_fence
+from agent.fences import fence_after
 
 
 def starts_block(lines: list[str], index: int, start: int) -> bool:

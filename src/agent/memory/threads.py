@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
+from agent.fences import with_fences_closed
 from agent.memory.errors import ThreadNotFoundError
 from agent.memory.savers import Memory
 
@@ -261,7 +262,8 @@ def export_markdown(info: ThreadInfo, messages: Sequence[BaseMessage]) -> str:
     for message in messages:
         entry = message_entry(message)
         note = " _(interrupted)_" if entry.get("interrupted") else ""
-        lines += ["", f"**{entry['role'].capitalize()}:**{note}", "", str(entry["content"])]
+        text = with_fences_closed(str(entry["content"]))  # a reply stopped inside a code block
+        lines += ["", f"**{entry['role'].capitalize()}:**{note}", "", text]
     return "\n".join(lines) + "\n"
 
 
