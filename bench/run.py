@@ -15,7 +15,13 @@ import traceback
 
 from bench.common import Row, machine, table, write_results
 
-BENCHES = ["memory_growth", "embedded_model", "cold_start", "server_overhead"]
+BENCHES = [
+    "memory_growth",
+    "embedded_model",
+    "cold_start",
+    "server_overhead",
+    "measurement_model",
+]
 
 
 def run_bench(name: str, quick: bool) -> list[Row]:

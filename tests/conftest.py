@@ -43,6 +43,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
     for name in ISOLATED_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AGENT_HOME", str(tmp_path / "agent-home"))
+    # `make test` never uses the measurement model's side cache (bench/measurement_model.py)
+    monkeypatch.setenv("AGENT_BENCH_CACHE", str(tmp_path / "bench-cache"))
     monkeypatch.setenv("LANGSMITH_TRACING", "false")
     monkeypatch.setenv("LANGCHAIN_TRACING_V2", "false")
     monkeypatch.setenv("LANGGRAPH_CLI_NO_ANALYTICS", "1")
