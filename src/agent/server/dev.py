@@ -28,6 +28,7 @@ DEFAULT_PORT = 2024
 # One job per embedded-model slot (AGENT_SLOTS, default 4): more would only queue at the model.
 DEFAULT_JOBS = 4
 PORT_MOVED = re.compile(r"Port (\d+) is already in use, using port (\d+) instead")
+STUDIO_LINE = "Studio UI:"  # langgraph-api's banner links to a hosted page
 OFFLINE = {"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true"}
 
 
@@ -83,10 +84,18 @@ def dev_command(
     config: str | Path = "langgraph.json",
     reload: bool = True,
 ) -> list[str]:
-    """The `langgraph dev` command line for a headless server on host:port."""
+    """The command line for a headless server on host:port.
+
+    Without reload it is `langgraph dev --no-reload`; with reload, `agent.server.devserver`
+    (the same server, its reloader watching the code directories only).
+    """
+    if reload:
+        return [
+            *(sys.executable, "-m", "agent.server.devserver", "--host", host, "--port", str(port)),
+            *("--jobs", str(jobs), "--config", str(config)),
+        ]
     command = [venv_tool("langgraph"), "dev", "--no-browser", "--host", host, "--port", str(port)]
-    command += ["--n-jobs-per-worker", str(jobs), "--config", str(config)]
-    return command if reload else [*command, "--no-reload"]
+    return [*command, "--n-jobs-per-worker", str(jobs), "--config", str(config), "--no-reload"]
 
 
 def moved_port(line: str) -> int | None:
@@ -99,6 +108,8 @@ def relay_until_exit(process: subprocess.Popen[str], out: IO[str], host: str, po
     """Echo the server's output; stop it at once if it moved off the requested port."""
     assert process.stdout is not None
     for line in process.stdout:
+        if STUDIO_LINE in line:
+            continue  # a hosted web UI: this server is offline (the API and its docs are local)
         out.write(line)
         out.flush()
         if moved_port(line) is not None:
