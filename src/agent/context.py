@@ -118,7 +118,8 @@ class Context:
     )
     model: str | None = setting(
         None,
-        "Model name sent to the backend.",
+        "Model name sent to the backend, or provider:model (anthropic:, google_genai:, "
+        "ollama:, openai:, ...; see docs/models.md).",
         check=name_or_none,
         env="AGENT_MODEL",
         shown="backend's default",

@@ -143,7 +143,8 @@ def conversation_options(function: F) -> F:
             metavar="NAME",
             envvar="AGENT_MODEL",
             show_envvar=True,
-            help="Model name (default: the backend's).",
+            help="Model name (default: the backend's), or provider:model, e.g. "
+            "anthropic:claude-sonnet-4-5.",
         ),
         click.option(
             "--temperature",
