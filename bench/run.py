@@ -21,6 +21,7 @@ BENCHES = [
     "cold_start",
     "server_overhead",
     "measurement_model",
+    "web_latency",
 ]
 
 

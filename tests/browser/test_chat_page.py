@@ -512,3 +512,17 @@ def test_phone_sized_viewport(browser: Browser, web_server: WebServer, user: str
     page.locator(".thread-open").first.click()
     expect(page.locator("#sidebar")).not_to_be_in_viewport()
     context.close()
+
+
+def test_only_the_owner_can_keep_a_stopped_reply_and_only_the_runs_own_text(
+    page: Page, web_server: WebServer, user: str
+) -> None:
+    say_and_wait(page, "finished turn")
+    thread_id = thread_id_of(page)
+    with web_server.api(user) as api:
+        [run] = api.get(f"/threads/{thread_id}/runs").json()
+        keep = f"/chat/api/threads/{thread_id}/runs/{run['run_id']}/keep"
+        assert api.post(keep, json={"shown": 5}).json()["saved"] is False  # it was not stopped
+    with web_server.api("user78") as intruder:
+        assert intruder.post(keep, json={}).status_code == 404
+    assert [m["type"] for m in state_of(web_server, user, thread_id)["messages"]] == ["human", "ai"]

@@ -22,9 +22,16 @@ def absolute(spec: str) -> str:
     return f"{(REPO / path).resolve()}:{attr}"
 
 
-def server_config(directory: Path, graphs: Mapping[str, str] | None = None) -> Path:
-    """The real langgraph.json with absolute paths and extra test graphs, for a tmp directory."""
+def server_config(
+    directory: Path, graphs: Mapping[str, str] | None = None, *, web_app: bool = True
+) -> Path:
+    """The real langgraph.json with absolute paths and extra test graphs, for a tmp directory.
+
+    `web_app=False` leaves out the web page's custom app (a stock server, for comparisons).
+    """
     config: dict[str, Any] = json.loads((REPO / "langgraph.json").read_text(encoding="utf-8"))
+    if not web_app:
+        config.pop("http", None)
     config["graphs"] = {name: absolute(spec) for name, spec in config["graphs"].items()}
     config["graphs"].update(graphs or {})
     if "auth" in config:
@@ -52,10 +59,12 @@ def start_dev_server(
     env: Mapping[str, str] | None = None,
     jobs: int = 4,
     graphs: Mapping[str, str] | None = None,
+    web_app: bool = True,
 ) -> ServerProcess:
     """`langgraph dev` on a free port with graphs `chatbot` (configured model), `fake` and more."""
     directory.mkdir(parents=True, exist_ok=True)
-    config = server_config(directory, {"fake": f"{FAKE_GRAPH}:graph", **(graphs or {})})
+    graphs = {"fake": f"{FAKE_GRAPH}:graph", **(graphs or {})}
+    config = server_config(directory, graphs, web_app=web_app)
     port = free_port()
     command = dev_command(port=port, jobs=jobs, config=config, reload=False)
     return start_server(

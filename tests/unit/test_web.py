@@ -77,9 +77,11 @@ def test_page_settings_describe_fields_from_the_context_metadata() -> None:
         assert described["description"] == context_fields[name].metadata["description"]
 
 
-def test_page_graph_comes_from_the_environment() -> None:
-    assert web.page_graph({}) == "chatbot"
-    assert web.page_graph({"AGENT_WEB_GRAPH": " fake "}) == "fake"
+def test_page_graph_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGENT_WEB_GRAPH", raising=False)
+    assert web.page_graph() == "chatbot"
+    monkeypatch.setenv("AGENT_WEB_GRAPH", " fake ")
+    assert web.page_graph() == "fake"
 
 
 # --- the run-queue wake-up ---------------------------------------------------------------------

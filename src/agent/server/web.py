@@ -9,15 +9,23 @@ Two small read-only endpoints add what that API cannot tell:
 - `GET /chat/api/threads/{thread_id}/export?format=markdown|json`: the whole transcript, the
   archived messages included (they live in the server's store, where clients cannot read).
 
-Both answer only what the caller's token may see: they ask the server's own API, in process
+- `POST /chat/api/threads/{thread_id}/runs/{run_id}/keep`: after the page cancelled a run
+  (Stop), save what that run had streamed as the reply, marked interrupted (the project's rule,
+  as `Chatbot.stop()`). The text comes from the run's own stored stream, cut at what the page
+  showed, so a client cannot put words in the assistant's mouth; clients may not write thread
+  state themselves (agent.server.auth).
+
+They answer only what the caller's token may see: they ask the server's own API, in process
 and with the caller's credentials, so the project's auth decides (401 without a valid token,
 404 for another user's thread).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import os
+import contextvars
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import MISSING, fields
 from datetime import datetime
@@ -35,9 +43,16 @@ from starlette.staticfiles import StaticFiles
 from agent.context import Context
 from agent.errors import AgentError
 from agent.memory.archive import StoreArchive
-from agent.memory.threads import ThreadInfo, export_json, export_markdown, merge_transcript
+from agent.memory.threads import (
+    INTERRUPTED,
+    ThreadInfo,
+    export_json,
+    export_markdown,
+    merge_transcript,
+)
 from agent.personas import load_personas
 from agent.server import queue_wakeup
+from agent.settings import read
 
 STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
 DEFAULT_GRAPH = "chatbot"
@@ -55,10 +70,9 @@ SECURITY_HEADERS = {
 }
 
 
-def page_graph(environ: Mapping[str, str] | None = None) -> str:
+def page_graph() -> str:
     """The graph (assistant id) the page talks to: AGENT_WEB_GRAPH, else `chatbot`."""
-    env = os.environ if environ is None else environ
-    return env.get("AGENT_WEB_GRAPH", "").strip() or DEFAULT_GRAPH
+    return str(read("AGENT_WEB_GRAPH") or DEFAULT_GRAPH)
 
 
 def persona_list() -> list[dict[str, Any]]:
@@ -186,6 +200,112 @@ async def export(request: Request) -> Response:
     return PlainTextResponse(export_markdown(info, messages), media_type="text/markdown")
 
 
+def sse_events(text: str) -> list[tuple[str, Any]]:
+    """(event, data) pairs of a server-sent-events body (data decoded from JSON)."""
+    events = []
+    for record in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = "message", []
+        for line in record.split("\n"):
+            field, _, value = line.partition(":")
+            if field == "event":
+                name = value.strip()
+            elif field == "data":
+                data.append(value[1:] if value.startswith(" ") else value)
+        if data:
+            try:
+                events.append((name, json.loads("\n".join(data))))
+            except json.JSONDecodeError:
+                continue
+    return events
+
+
+def streamed_reply(stream: str) -> str:
+    """The reply text a run streamed (`call_model`'s message chunks), from its SSE body."""
+    pieces = []
+    for event, data in sse_events(stream):
+        if event != "messages" or not isinstance(data, list) or len(data) != 2:
+            continue
+        chunk, metadata = data
+        if not isinstance(chunk, dict) or not isinstance(metadata, dict):
+            continue
+        if metadata.get("langgraph_node") == "call_model":
+            pieces.append(content_text(chunk.get("content")))
+    return "".join(pieces)
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's content (a string, or a list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part if isinstance(part, str) else str(part.get("text", ""))
+            for part in content
+            if isinstance(part, str) or (isinstance(part, dict) and part.get("type") == "text")
+        )
+    return ""
+
+
+def shown_length(body: Any) -> int | None:
+    """How many characters of the reply the page showed (None: all of them)."""
+    shown = body.get("shown") if isinstance(body, dict) else None
+    return shown if isinstance(shown, int) and not isinstance(shown, bool) and shown >= 0 else None
+
+
+async def keep_stopped_reply(request: Request) -> Response:
+    """Save a cancelled run's streamed text as the turn's reply, marked interrupted."""
+    thread_id, run_id = request.path_params["thread_id"], request.path_params["run_id"]
+    try:
+        body = await request.json()
+    except ValueError:
+        body = {}
+    async with own_api(request) as api:
+        run = await api.get(f"/threads/{thread_id}/runs/{run_id}")
+        if run.status_code != 200:
+            return relay(run)
+        status = run.json().get("status")
+        if status in ("pending", "running"):
+            return JSONResponse({"detail": "The run is still going: cancel it first."}, 409)
+        if status != "interrupted":
+            return JSONResponse({"saved": False, "reason": f"the run ended as {status}"})
+        stream = await api.get(
+            f"/threads/{thread_id}/runs/{run_id}/stream", headers={"Last-Event-ID": "-1"}
+        )
+        state = await api.get(f"/threads/{thread_id}/state")
+    if stream.status_code != 200 or state.status_code != 200:
+        return relay(stream if stream.status_code != 200 else state)
+    text = streamed_reply(stream.text)[: shown_length(body)]
+    saved = state.json()
+    messages = (saved.get("values") or {}).get("messages") or []
+    last_run = (saved.get("metadata") or {}).get("run_id")
+    if not text.strip() or not messages or messages[-1].get("type") != "human":
+        return JSONResponse({"saved": False, "reason": "nothing to keep"})
+    if last_run != run_id:
+        return JSONResponse({"saved": False, "reason": "the thread moved on"})
+    reply = {"type": "ai", "content": text, "response_metadata": {INTERRUPTED: True}}
+    written = await as_server(request, f"/threads/{thread_id}/state", reply)
+    if written.status_code != 200:
+        return relay(written)
+    return JSONResponse({"saved": True, "content": text})
+
+
+async def as_server(request: Request, path: str, reply: dict[str, Any]) -> httpx.Response:
+    """Write the reply as the graph's `call_model` would, with the server's own rights.
+
+    The in-process loopback (root path /noauth) is how LangGraph lets server code call its own
+    API; it runs in a fresh context so the caller's identity from earlier calls does not leak in.
+    """
+
+    async def write() -> httpx.Response:
+        transport = httpx.ASGITransport(app=request.app, root_path="/noauth")
+        async with httpx.AsyncClient(transport=transport, base_url="http://chat.internal") as api:
+            return await api.post(
+                path, json={"values": {"messages": [reply]}, "as_node": "call_model"}
+            )
+
+    return await asyncio.create_task(write(), context=contextvars.Context())
+
+
 async def server_store() -> Any:
     """The server's own store (the one the graph archives evicted messages into)."""
     from langgraph_api.store import get_store  # type: ignore[import-untyped]
@@ -206,6 +326,9 @@ app = Starlette(
         Route("/chat/", index, methods=["GET"]),
         Route("/chat/api/settings", settings, methods=["GET"]),
         Route("/chat/api/threads/{thread_id}/export", export, methods=["GET"]),
+        Route(
+            "/chat/api/threads/{thread_id}/runs/{run_id}/keep", keep_stopped_reply, methods=["POST"]
+        ),
         Mount("/chat/static", StaticFiles(directory=STATIC), name="chat-static"),
     ],
     lifespan=lifespan,

@@ -174,6 +174,9 @@ export class Api {
       lastEventId: "-1",
     });
   }
+  keepStopped(threadId, runId, shown) {
+    return this.request("POST", `/chat/api/threads/${threadId}/runs/${runId}/keep`, { shown });
+  }
   pageSettings() {
     return this.request("GET", "/chat/api/settings");
   }

@@ -631,8 +631,7 @@ async function startRun({ input, from, keep, text }) {
       userItem?.remove();
       if (text !== null && !$("message").value) $("message").value = text;
       endReply(run);
-      say(describeError(error));
-      await joinActiveRun(threadId);
+      await joinActiveRun(threadId, describeError(error));
       return;
     }
     if (error instanceof ApiError && error.status === 401) return;
@@ -720,6 +719,7 @@ async function settle(run) {
   app.metrics.push({
     sentAt: run.sentAt,
     firstTokenAt: run.firstTokenAt,
+    firstPaintAt: run.firstPaintAt ?? null,
     endAt,
     tokens: run.tokens,
     renders: run.renderer.renders,
@@ -735,7 +735,7 @@ async function settle(run) {
   document.body.dataset.replies = String(Number(document.body.dataset.replies || 0) + 1);
 }
 
-async function joinActiveRun(threadId) {
+async function joinActiveRun(threadId, notice = "A reply is being written: showing it live.") {
   let runs;
   try {
     runs = await app.api.activeRuns(threadId);
@@ -747,7 +747,7 @@ async function joinActiveRun(threadId) {
   const run = beginReply(threadId, performance.now());
   run.runId = active.run_id;
   run.resolveRunId(active.run_id);
-  say("A reply is being written: showing it live.");
+  say(notice);
   try {
     await consume(run, app.api.joinRun(threadId, active.run_id, run.controller.signal));
   } catch (error) {
@@ -772,13 +772,23 @@ async function stop() {
       if (!(error instanceof ApiError && error.status === 404)) say(`Stop failed: ${describeError(error)}`);
     }
     run.controller.abort();
-    await keepPartial(run);
+    try {
+      await keepPartial(run);
+    } catch (error) {
+      say(`The stopped reply could not be kept: ${describeError(error)}`);
+    }
     $("stop").disabled = false;
   })();
 }
 
 async function keepPartial(run) {
-  if (!run.partial) return;
+  if (!run.partial || !run.runId) return;
+  if (app.settings?.graph) {
+    // This project's server: it saves the run's own streamed text, cut where the page stopped.
+    await app.api.keepStopped(run.threadId, run.runId, run.partial.length);
+    return;
+  }
+  // Another LangGraph server: write what was shown, as Chatbot.stop() does in process.
   const state = await app.api.getState(run.threadId);
   const messages = state?.values?.messages || [];
   const last = messages[messages.length - 1];
