@@ -148,3 +148,13 @@ def test_chat_in_a_real_terminal(screen: Screen) -> None:
     assert partial
     first_words = " ".join(partial.split()[:3])
     assert first_words in " ".join(history.split())  # what was saved is what the screen showed
+
+    # Resuming shows where the conversation was: its last exchange, the reply marked.
+    screen.tmux("kill-session", "-t", "chat")
+    screen.start(f"{AGENT} chat -c; echo EXIT=$?")
+    resumed = screen.wait_for(lambda s: prompts(s) == 1, "the resumed chat's prompt")
+    assert "Last exchange (4 messages; /history shows them all):" in resumed
+    assert "you: Write a long story about a dragon." in resumed
+    assert "[interrupted]" in resumed.split("you: Write a long story about a dragon.", 1)[1]
+    screen.send("/quit", "Enter")
+    assert screen.exit_status() == "0"

@@ -71,14 +71,19 @@ def test_chat_transcript_switches_persona_and_saves_the_thread() -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("persona assistant · thread ")
     assert "chat model FakeChat" in lines[0]
-    assert lines[1:] == [
+    assert lines[1:] == [  # piped: each input is shown after its prompt, as on a screen
+        "assistant> Hi",
         "You said: Hi",
+        "assistant> /persona tutor",
         "Persona: tutor (from the next message on)",
+        "tutor> What is a list?",
         "You said: What is a list?",
+        "tutor> /history",
         "you: Hi",
         "assistant: You said: Hi",
         "you: What is a list?",
         "assistant: You said: What is a list?",
+        "tutor> /quit",
     ]
     assert result.stderr == ""
     assert saved() == [
@@ -210,7 +215,7 @@ def test_threads_command_marks_the_current_thread() -> None:
     result = run(["chat"], "Hello there\n/threads\n/quit\n")
 
     current = thread_ids()[0]
-    table = result.stdout.splitlines()[-2:]
+    table = result.stdout.splitlines()[-3:-1]
     assert table[0].split() == ["thread", "updated", "persona", "messages", "title"]
     assert table[1].startswith(f"*  {current[:8]}")
     assert table[1].endswith("Hello there")
@@ -245,7 +250,7 @@ def test_export_before_any_message_says_there_is_nothing_yet(tmp_path: Path) -> 
 
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[1:] == ["Nothing to export yet: this thread has no messages."] * 2
+    assert lines.count("Nothing to export yet: this thread has no messages.") == 2
     assert result.stderr == ""
     assert not (tmp_path / "x.md").exists()
 
@@ -271,7 +276,71 @@ def test_a_failing_model_reports_one_line_and_keeps_the_history_valid() -> None:
 def test_no_stream_prints_the_whole_reply() -> None:
     result = run(["chat", "--no-stream"], "Hi\n/quit\n")
 
-    assert result.stdout.splitlines()[1] == "You said: Hi"
+    assert result.stdout.splitlines()[1:3] == ["assistant> Hi", "You said: Hi"]
+
+
+def test_resuming_a_chat_shows_the_last_exchange() -> None:
+    run(["ask", "Plan a weekend in Lisbon"])
+    run(["ask", "-c", "Make it cheaper"])
+    other = run(["chat"], "Something else\n/quit\n")
+    assert other.exit_code == 0
+
+    resumed = run(["chat", "-t", thread_ids()[1][:6]], "/quit\n")
+    assert resumed.stdout.splitlines()[1:] == [
+        "Last exchange (4 messages; /history shows them all):",
+        "you: Make it cheaper",
+        "assistant: You said: Make it cheaper",
+        "assistant> /quit",
+    ]
+    fresh = run(["chat"], "/switch " + thread_ids()[1][:6] + "\n/quit\n")
+    assert "you: Make it cheaper" in fresh.stdout.splitlines()[3:5]
+    latest = run(["chat", "-c"], "/quit\n")
+    assert latest.stdout.splitlines()[2:4] == [
+        "you: Something else",
+        "assistant: You said: Something else",
+    ]
+    new = run(["chat"], "/quit\n")
+    assert "Last exchange" not in new.stdout
+
+
+def test_export_without_a_path_writes_into_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started_in = tmp_path / "repository"
+    started_in.mkdir()
+    monkeypatch.chdir(started_in)
+    result = run(["chat"], "Hello\n/export\n/quit\n")
+
+    assert list(started_in.iterdir()) == []  # nothing lands where chat was started
+
+    assert result.exit_code == 0, result.output
+    home = Path(os.environ["AGENT_HOME"])
+    written = home / "exports" / f"thread-{thread_ids()[0][:8]}.md"
+    assert f"Exported to {written}" in result.stdout.splitlines()
+    assert "You said: Hello" in written.read_text(encoding="utf-8")
+
+
+def test_piped_chat_output_separates_the_exchanges() -> None:
+    fake = FakeChat(reply=lambda messages: f"Line one.\n\nAbout {messages[-1].text}.")
+    result = run(["chat"], "First\n\nSecond\nthird line\\\nof it\n", model=fake)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        "assistant> First",
+        "Line one.",
+        "",
+        "About First.",
+        "assistant> Second",
+        "Line one.",
+        "",
+        "About Second.",
+        "assistant> third line",
+        "of it",
+        "Line one.",
+        "",
+        "About third line",
+        "of it.",
+    ]
 
 
 # --- chat/ask: options and errors -------------------------------------------------------------

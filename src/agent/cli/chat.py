@@ -252,6 +252,8 @@ def chat(services: Services, opening: Opening) -> None:
             session = ChatSession(services, terminal, bot, settings)
             header = session.header()
         terminal.note(header)
+        if opening.thread is not None or opening.continue_:
+            session.show_last_exchange()
         load_model(services, terminal)
         session.loop(make_reader())
 

@@ -38,7 +38,13 @@ def continue_line(text: str) -> str:
 
 
 class Reader(Protocol):
-    """Where messages come from; `read` returns None when the user wants to leave."""
+    """Where messages come from; `read` returns None when the user wants to leave.
+
+    `shows_input` says whether the prompt and the typed text are already on the screen; when
+    not (piped input), the chat writes them out, so its output reads like the screen would.
+    """
+
+    shows_input: bool
 
     def read(self, prompt: str) -> str | None:
         """Return the next message (possibly multi-line), or None at end of input."""
@@ -46,6 +52,8 @@ class Reader(Protocol):
 
 class LineReader:
     """Messages from a non-terminal stream (a pipe, a file, a test's input)."""
+
+    shows_input = False
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -66,6 +74,8 @@ class LineReader:
 
 class PromptReader:
     """Messages typed in a terminal: line editing, history (arrow keys), multi-line input."""
+
+    shows_input = True
 
     def __init__(self, history_file: Path, bottom_toolbar: Callable[[], str] | None = None) -> None:
         from prompt_toolkit import PromptSession

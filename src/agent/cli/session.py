@@ -16,6 +16,7 @@ from agent.cli.terminal import Terminal
 from agent.cli.threads import short_id
 from agent.cli.variables import carried_vars, describe_vars, parse_persona_args
 from agent.errors import AgentError, MissingVariableError
+from agent.memory.config import data_dir
 from agent.memory.errors import ThreadNotFoundError
 
 # LangChain, LangGraph, the database drivers and the model load inside the functions that use
@@ -34,7 +35,8 @@ Commands:
   /history           show this thread's messages
   /threads           list saved threads
   /switch ID         continue another thread (a unique prefix of its id is enough)
-  /export [PATH]     save this thread as Markdown (.json for JSON); default ./thread-<id>.md
+  /export [PATH]     save this thread as Markdown (.json for JSON);
+                     default: the data directory's exports/thread-<id>.md
   /quit              leave (also /exit, Ctrl-D, or Ctrl-C at the prompt)
 
 Input:
@@ -55,6 +57,11 @@ class ChatSettings:
     model: str | None = None
     temperature: float | None = None
     stream: bool = True
+
+
+def default_export_path(thread_id: str) -> Path:
+    """Where /export writes without a PATH: the data directory, not wherever chat was started."""
+    return data_dir() / "exports" / f"thread-{short_id(thread_id)}.md"
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -118,9 +125,24 @@ class ChatSession:
     def loop(self, reader: Reader) -> None:
         """Chat until the user leaves."""
         while True:
-            text = reader.read(self.prompt())
-            if text is None or not self.handle(text):
+            prompt = self.prompt()
+            text = reader.read(prompt)
+            if text is None:
                 return
+            if not reader.shows_input and text.strip():
+                self.terminal.line(prompt + text)  # piped: each exchange starts visibly
+            if not self.handle(text):
+                return
+
+    def show_last_exchange(self) -> None:
+        """On a resumed thread, show where the conversation was (its last exchange)."""
+        messages = thread_ops.thread_messages(self.services, self.bot.thread_id)
+        last = thread_ops.last_exchange(messages)
+        if not last:
+            return
+        self.terminal.note(f"Last exchange ({len(messages)} messages; /history shows them all):")
+        for message in last:
+            self.terminal.line(thread_ops.message_line(message))
 
     def handle(self, text: str) -> bool:
         """Answer one input; False means leave."""
@@ -255,6 +277,7 @@ class ChatSession:
             return True
         thread_id = thread_ops.resolve_thread_id(self.services, arg)
         self._use(self._chatbot(None, thread_id, {}), "Switched")
+        self.show_last_exchange()
         return True
 
     def cmd_export(self, arg: str) -> bool:
@@ -262,10 +285,11 @@ class ChatSession:
         if not thread_ops.thread_messages(self.services, self.bot.thread_id):
             self.terminal.note("Nothing to export yet: this thread has no messages.")
             return True
-        path = Path(arg).expanduser() if arg else Path(f"thread-{short_id(self.bot.thread_id)}.md")
+        path = Path(arg).expanduser() if arg else default_export_path(self.bot.thread_id)
         fmt: thread_ops.CliFormat = "json" if path.suffix.lower() == ".json" else "md"
         text = thread_ops.exported(self.services, self.bot.thread_id, fmt)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         except OSError as error:
             self.terminal.error(f"Cannot write {path}: {error.strerror or error}.")

@@ -121,6 +121,17 @@ def speaker(message: BaseMessage) -> str:
     return message.type
 
 
+def last_exchange(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """The last user message and the replies after it (tool traffic left out)."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    starts = [i for i, message in enumerate(messages) if isinstance(message, HumanMessage)]
+    if not starts:
+        return []
+    tail = messages[starts[-1] :]
+    return [m for m in tail if isinstance(m, HumanMessage) or (isinstance(m, AIMessage) and m.text)]
+
+
 def message_line(message: BaseMessage) -> str:
     """One message for /history and `threads show`."""
     mark = " [interrupted]" if is_interrupted(message) else ""
