@@ -17,6 +17,7 @@ from bench.common import Row, machine, table, write_results
 
 BENCHES = [
     "memory_growth",
+    "memory_concurrency",
     "embedded_model",
     "cold_start",
     "server_overhead",

@@ -25,23 +25,12 @@ from agent.memory import (
 )
 from agent.memory.aio import aopen_memory
 from tests.fakes import FakeChat
-from tests.integration.test_memory_support import postgres_database
 
 pytestmark = pytest.mark.integration
 
 
 def texts(messages: list[BaseMessage]) -> list[str]:
     return [str(m.text) for m in messages]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database of each kind: a SQLite file, or a throwaway PostgreSQL database."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "memory.db")
-        return
-    with postgres_database() as pg_url:
-        yield pg_url
 
 
 @pytest.fixture
@@ -198,9 +187,13 @@ def test_migrate_is_idempotent(url: str) -> None:
         assert list_threads(memory) == []
 
 
-def test_an_unreachable_postgres_fails_clearly() -> None:
-    with pytest.raises(DatabaseUnavailableError, match="127.0.0.1:1.*AGENT_DB_URL"):
-        open_memory("postgresql://nobody@127.0.0.1:1/none")
+def test_an_unreachable_postgres_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    with pytest.raises(DatabaseUnavailableError, match="Cannot open the database.*127.0.0.1:1"):
+        open_memory(url)
+    monkeypatch.setenv("AGENT_DB_URL", url)
+    with pytest.raises(DatabaseUnavailableError, match="Check AGENT_DB_URL, or unset it"):
+        open_memory()
 
 
 def test_an_unwritable_sqlite_path_fails_clearly(tmp_path: Path) -> None:

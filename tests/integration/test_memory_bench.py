@@ -30,3 +30,20 @@ def test_memory_growth_bench_runs_at_tiny_sizes(
         assert rows[f"{variant}: turn 12 / turn 2"]["median"] > 0
     naive = rows["naive (full history, SqliteSaver): DB size at turn 12"]["median"]
     assert rows["agent (SQLite): DB size at turn 12"]["median"] < naive
+
+
+def test_memory_concurrency_bench_runs_at_tiny_sizes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import memory_concurrency
+
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    with_postgres = postgres_admin()[0] is not None
+    argv = ["--levels", "1", "25", "--repeats", "1", "--turns", "2", "--output", "smoke"]
+    assert memory_concurrency.main(argv if with_postgres else [*argv, "--no-postgres"]) == 0
+    rows = {row["name"]: row for row in json.loads((tmp_path / "smoke.json").read_text())["rows"]}
+    for backend in ["SQLite", *(["PostgreSQL"] if with_postgres else [])]:
+        for style in ("OS threads", "asyncio tasks"):
+            assert rows[f"{backend}, 1 conversations ({style})"]["median"] > 0
+            crowded = rows[f"{backend}, 25 conversations ({style})"]
+            assert crowded["median"] > 0 and "of 1 conversation" in crowded["note"]

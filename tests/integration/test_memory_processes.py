@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from tests.integration.test_memory_support import (
     migrate_worker,
     notes,
     open_bot,
-    postgres_database,
     reply_is_for,
     start,
     turn_worker,
@@ -22,16 +20,6 @@ from tests.integration.test_memory_support import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of each kind."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "shared.db")
-        return
-    with postgres_database() as pg_url:
-        yield pg_url
 
 
 def run_together(go: Path, workers: list[tuple[object, tuple[object, ...]]], log: Path) -> None:

@@ -2,6 +2,7 @@
 
 - `postgres_database()` makes a throwaway database on the server at 127.0.0.1:5432 and drops it
   afterwards; tests skip (saying why) only when no server is reachable.
+- `unwritable(path)` makes a file or directory unwritable, for root too (chattr +i);
 - Workers are real processes forked from a warm forkserver (langgraph already imported), so a
   trial costs milliseconds, not a 2-second interpreter start; they report progress by appending
   lines to a file, and are killed with SIGKILL.
@@ -13,6 +14,7 @@ import multiprocessing
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -92,6 +94,33 @@ def pg_fixture() -> Any:
             yield url
 
     return pg_url
+
+
+# --- files nobody may write -----------------------------------------------------------------
+
+
+@contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """Make a file or directory unwritable for this process, even as root, then restore it.
+
+    Without root, clearing the write bits is enough; root ignores them, so it gets the
+    immutable attribute (a real read-only file, like one on a read-only mount).
+    """
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot make {path} unwritable as root: {done.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 # --- replies a test can check -----------------------------------------------------------------

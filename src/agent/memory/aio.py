@@ -116,7 +116,7 @@ async def _open_postgres(location: Location) -> AsyncMemory:
         await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
     except PoolTimeout as error:
         await pool.close()
-        raise DatabaseUnavailableError(location.describe(), str(error)) from error
+        raise DatabaseUnavailableError(location.describe(), error, location.advice()) from error
     return AsyncMemory(
         location, AsyncPostgresSaver(pool), AsyncPostgresStore(pool), closers=[pool.close]
     )

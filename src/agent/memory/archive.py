@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -77,16 +78,11 @@ class StoreArchive:
         return _messages(items)
 
     async def aread(self, thread_id: str, count: int | None = None) -> list[BaseMessage]:
-        """Async `read`."""
-        items: list[Item] = []
-        for first in range(0, count if count is not None else 2**62, PAGE):
-            last = first + PAGE if count is None else min(first + PAGE, count)
-            ops = [GetOp(namespace(thread_id), entry_key(k)) for k in range(first, last)]
-            page = [item for item in await self.store.abatch(ops) if isinstance(item, Item)]
-            items.extend(page)
-            if len(page) < len(ops):
-                break
-        return _messages(items)
+        """Async `read`: the same code in a worker thread, so the two cannot drift.
+
+        Native async stores (agent.memory.aio) serve it too: their sync methods run on their loop.
+        """
+        return await asyncio.to_thread(self.read, thread_id, count)
 
     def delete(self, thread_id: str) -> None:
         """Delete every entry of the thread, a page per batch."""
@@ -94,6 +90,5 @@ class StoreArchive:
             self.store.batch([PutOp(namespace(thread_id), item.key, None) for item in batch])
 
     async def adelete(self, thread_id: str) -> None:
-        """Async `delete`."""
-        while batch := await self.store.asearch(namespace(thread_id), limit=PAGE):
-            await self.store.abatch([PutOp(namespace(thread_id), item.key, None) for item in batch])
+        """Async `delete`: the same code in a worker thread."""
+        await asyncio.to_thread(self.delete, thread_id)

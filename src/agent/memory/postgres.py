@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from agent.memory.config import Location
 from agent.memory.errors import DatabaseUnavailableError
-from agent.memory.locking import AdvisoryLocks, lock_key
+from agent.memory.locking import AdvisoryLocks, ThreadLocks, lock_key
 from agent.memory.savers import Memory, ThreadedAsyncSaver
 
 CONNECT_TIMEOUT = 10
@@ -26,6 +26,23 @@ MIGRATION_POLL = 0.05
 def connection_kwargs() -> dict[str, Any]:
     """What the LangGraph PostgreSQL savers need from a connection."""
     return {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+
+
+def lock_connection(location: Location) -> Any:
+    """The connection that carries a process's advisory locks (kept out of the pool).
+
+    TCP keepalives make a silently dropped connection fail within seconds, not hours.
+    """
+    return psycopg.connect(
+        location.target,
+        connect_timeout=CONNECT_TIMEOUT,
+        autocommit=True,
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
+        application_name="agent-locks",
+    )
 
 
 class PostgresCheckpointer(ThreadedAsyncSaver, PostgresSaver):
@@ -125,7 +142,7 @@ def open_postgres(location: Location, *, setup: bool) -> Memory:
             location.target, connect_timeout=CONNECT_TIMEOUT, **connection_kwargs()
         )
     except psycopg.Error as error:
-        raise DatabaseUnavailableError(location.describe(), str(error).strip()) from error
+        raise DatabaseUnavailableError(location.describe(), error, location.advice()) from error
     with direct:
         pool: ConnectionPool[Any] = ConnectionPool(
             location.target,
@@ -138,7 +155,8 @@ def open_postgres(location: Location, *, setup: bool) -> Memory:
         pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         saver = PostgresCheckpointer(pool)
         store = PostgresStore(pool)
-        memory = Memory(location, saver, store, AdvisoryLocks(pool), closers=[pool.close])
+        locks = ThreadLocks(AdvisoryLocks(lambda: lock_connection(location), location.describe()))
+        memory = Memory(location, saver, store, locks, closers=[pool.close, locks.close])
         if setup:
             try:
                 migrate_postgres(direct, saver, store)

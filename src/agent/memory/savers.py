@@ -40,11 +40,7 @@ from langgraph.store.sqlite import SqliteStore
 from agent.memory.archive import StoreArchive
 from agent.memory.config import Kind, Location, parse_location
 from agent.memory.errors import DatabaseUnavailableError
-from agent.memory.locking import (
-    FileLocks,
-    ProcessLocks,
-    ThreadLocks,
-)
+from agent.memory.locking import FileLocks, ThreadLocks
 from agent.memory.pruning import prune_saver
 
 log = logging.getLogger(__name__)
@@ -192,7 +188,7 @@ class Memory:
 
 
 # Savers handed in by a caller have no lock of their own: share one per saver in this process.
-_CALLER_SAVER_LOCKS: weakref.WeakKeyDictionary[object, ProcessLocks] = weakref.WeakKeyDictionary()
+_CALLER_SAVER_LOCKS: weakref.WeakKeyDictionary[object, ThreadLocks] = weakref.WeakKeyDictionary()
 
 
 def wrap_savers(
@@ -200,7 +196,7 @@ def wrap_savers(
 ) -> Memory:
     """A Memory around savers the caller built and owns (closing it leaves them open)."""
     saver = checkpointer if checkpointer is not None else InMemorySaver()
-    locks = _CALLER_SAVER_LOCKS.setdefault(saver, ProcessLocks())
+    locks = _CALLER_SAVER_LOCKS.setdefault(saver, ThreadLocks())
     postgres = sys.modules.get("langgraph.checkpoint.postgres")
     kind: Kind = (
         "sqlite"
@@ -239,7 +235,7 @@ def open_memory(
 
         memory = open_postgres(location, setup=setup)
     else:
-        memory = Memory(location, InMemorySaver(), InMemoryStore(), ProcessLocks())
+        memory = Memory(location, InMemorySaver(), InMemoryStore(), ThreadLocks())
     memory.keep_checkpoints = keep_checkpoints
     memory.prune_every = prune_every
     memory.lock_timeout = lock_timeout
@@ -291,15 +287,12 @@ def _open_sqlite(location: Location) -> Memory:
         saver_conn = _connect_sqlite(path, autocommit=False)
         store_conn = _connect_sqlite(path, autocommit=True)
     except (OSError, sqlite3.Error) as error:
-        raise DatabaseUnavailableError(location.describe(), str(error)) from error
+        raise DatabaseUnavailableError(location.describe(), error, location.advice()) from error
     saver = SqliteCheckpointer(saver_conn)
     store = SqliteTranscriptStore(store_conn)
+    locks = ThreadLocks(FileLocks(sqlite_lock_dir(path)))
     memory = Memory(
-        location,
-        saver,
-        store,
-        FileLocks(sqlite_lock_dir(path)),
-        closers=[saver_conn.close, store_conn.close],
+        location, saver, store, locks, closers=[saver_conn.close, store_conn.close, locks.close]
     )
     try:
         with _migration_file_lock(sqlite_lock_dir(path)):
@@ -307,5 +300,5 @@ def _open_sqlite(location: Location) -> Memory:
             store.setup()
     except (OSError, sqlite3.Error) as error:
         memory.close()
-        raise DatabaseUnavailableError(location.describe(), str(error)) from error
+        raise DatabaseUnavailableError(location.describe(), error, location.advice()) from error
     return memory

@@ -8,6 +8,7 @@ and updating its record heals at the thread's next turn.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -129,9 +130,8 @@ def begin_turn(memory: Memory, thread_id: str, text: str, persona: str | None) -
 async def abegin_turn(
     memory: Memory, thread_id: str, text: str, persona: str | None
 ) -> dict[str, Any]:
-    """Async `begin_turn`."""
-    item = await memory.store.aget(THREADS, thread_id)
-    return dict(item.value) if item is not None else new_record(text, persona, now())
+    """Async `begin_turn`: the same code in a worker thread, so the two cannot drift."""
+    return await asyncio.to_thread(begin_turn, memory, thread_id, text, persona)
 
 
 def end_turn(
@@ -150,14 +150,8 @@ def end_turn(
 async def aend_turn(
     memory: Memory, thread_id: str, record: Mapping[str, Any], values: Mapping[str, Any]
 ) -> None:
-    """Async `end_turn`."""
-    if is_empty(values):
-        await memory.store.adelete(THREADS, thread_id)
-        return
-    updated = updated_record(record, values, now())
-    await memory.store.aput(THREADS, thread_id, updated)
-    if memory.prune_due(updated["messages"]):
-        await memory.aprune(thread_id)
+    """Async `end_turn`: the same code in a worker thread, so the two cannot drift."""
+    await asyncio.to_thread(end_turn, memory, thread_id, record, values)
 
 
 # --- reading ----------------------------------------------------------------------------------
