@@ -67,7 +67,7 @@ def anthropic_turns(body: dict[str, Any]) -> Turns:
 
 
 def ollama_turns(body: dict[str, Any]) -> Turns:
-    return [(m["role"], m["content"]) for m in body["messages"]]
+    return [(m["role"], m.get("content", "")) for m in body["messages"]]
 
 
 def gemini_turns(body: dict[str, Any]) -> Turns:
@@ -79,25 +79,25 @@ def gemini_turns(body: dict[str, Any]) -> Turns:
 
 
 def anthropic_tool_round(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The tool call the client sent back, and the result it carried."""
-    call = body["messages"][-2]["content"][0]
-    result = body["messages"][-1]["content"][0]
-    assert call["type"] == "tool_use" and result["type"] == "tool_result"
+    """The tool call the client sent back in the history, and the result it carried."""
+    blocks = [b for m in body["messages"] if isinstance(m["content"], list) for b in m["content"]]
+    (call,) = [b for b in blocks if b["type"] == "tool_use"]
+    (result,) = [b for b in blocks if b["type"] == "tool_result"]
     assert result["tool_use_id"] == call["id"] == "toolu_0001"
     return {"name": call["name"], "args": call["input"]}, str(result["content"])
 
 
 def ollama_tool_round(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    call = body["messages"][-2]["tool_calls"][0]["function"]
-    result = body["messages"][-1]
-    assert body["messages"][-2]["role"] == "assistant" and result["role"] == "tool"
+    (call,) = [c["function"] for m in body["messages"] for c in m.get("tool_calls") or []]
+    (result,) = [m for m in body["messages"] if m["role"] == "tool"]
     return {"name": call["name"], "args": call["arguments"]}, result["content"]
 
 
 def gemini_tool_round(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    call = body["contents"][-2]["parts"][0]["functionCall"]
-    result = body["contents"][-1]["parts"][0]["functionResponse"]
-    assert body["contents"][-2]["role"] == "model" and result["name"] == "add"
+    parts = [(c["role"], p) for c in body["contents"] for p in c["parts"]]
+    (call,) = [p["functionCall"] for role, p in parts if role == "model" and "functionCall" in p]
+    (result,) = [p["functionResponse"] for _, p in parts if "functionResponse" in p]
+    assert result["name"] == "add"
     return {"name": call["name"], "args": call["args"]}, json.dumps(result["response"])
 
 
@@ -149,10 +149,14 @@ def provider(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
         for name, value in wire.env.items():
             monkeypatch.setenv(name, value.format(url=server.url))
         yield Setup(wire, server)
-    # Each test's clients point at their own port: drop them (and their idle pooled sockets).
-    _cached_model.cache_clear()
+    forget_clients()
+
+
+def forget_clients() -> None:
+    """Drop the cached clients of a test (they point at its ports) and their idle sockets."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
+        _cached_model.cache_clear()
         gc.collect()
 
 
@@ -320,3 +324,27 @@ def test_an_unreachable_provider_names_its_url_variable(
     monkeypatch.setenv(provider.wire.url_env, f"http://127.0.0.1:{port}")
     failure = failing_turn(provider.bot(), ModelUnreachableError)
     assert provider.wire.url_env in str(failure)
+
+
+def test_one_thread_moves_between_providers_with_its_tool_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """History written by one provider's client (its content blocks, tool ids) is read by all."""
+    servers = {wire.name: ScriptedServer(wire.handler) for wire in WIRES}
+    with servers["anthropic"], servers["ollama"], servers["gemini"]:
+        for wire in WIRES:
+            for name, value in wire.env.items():
+                monkeypatch.setenv(name, value.format(url=servers[wire.name].url))
+        saver = InMemorySaver()
+        servers["anthropic"].answers = ["tool", "tool"]
+        first = Chatbot(model=WIRES[0].model, tools=[add], checkpointer=saver)
+        assert first.say("What is 2 + 40?").startswith("The tool returned")
+        for wire in WIRES[1:]:
+            moved = Chatbot(model=wire.model, tools=[add], thread_id=first.thread_id,
+                            checkpointer=saver)  # fmt: skip
+            assert moved.say(f"Now on {wire.name}") == "".join(REPLY)
+            call, result = wire.tool_round(servers[wire.name].requests[-1].body)
+            assert call == {"name": "add", "args": TOOL_ARGUMENTS} and "42" in result
+            roles = [role for role, _ in wire.turns(servers[wire.name].requests[-1].body)]
+            assert roles[0] == "system" and roles[1] == "user" and roles[-1] == "user"
+    forget_clients()
