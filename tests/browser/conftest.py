@@ -1,7 +1,7 @@
 """Browser tests: Debian's headless chromium (driven by Playwright) against a real `langgraph dev`.
 
-One server per session runs the real graph with a scripted model (tests/browser/scripted_graph.py)
-and auth on; every test signs in as a user of its own, so tests never see each other's threads.
+One server for the package runs the real graph with a scripted model (scripted_graph.py) and
+auth on; every test signs in as a user of its own, so tests never see each other's threads.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class WebServer:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     """`langgraph dev` with the project's langgraph.json (page included), auth, scripted model."""
     directory = tmp_path_factory.mktemp("web-server")
@@ -94,14 +94,18 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Playwright]:
-    """Playwright's driver (it launches the system chromium; it downloads nothing)."""
+    """Playwright's driver (it launches the system chromium; it downloads nothing).
+
+    Package scope, not session: while the sync driver is open its event loop runs on the main
+    thread, and asyncio tests in other directories could not start their own.
+    """
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     """Debian's chromium, headless, with a fresh empty profile."""
     assert Path(CHROMIUM).exists(), (
