@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -180,3 +181,66 @@ def test_installed_patches_the_inmem_runtime_and_restores_it() -> None:
         assert runs.next == wakeup.next and runs.put == wakeup.put
 
     assert (runs.next, runs.put) == before
+
+
+# --- the endpoints' own logic ------------------------------------------------------------------
+
+
+def sse(*events: tuple[str, Any]) -> str:
+    """A server-sent-events body."""
+    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
+
+
+def test_streamed_reply_is_the_call_model_text_only() -> None:
+    body = sse(
+        ("metadata", {"run_id": "r"}),
+        ("messages", [{"content": "Hel"}, {"langgraph_node": "call_model"}]),
+        ("messages", [{"content": "IGNORED"}, {"langgraph_node": "tools"}]),
+        (
+            "messages",
+            [{"content": [{"type": "text", "text": "lo"}]}, {"langgraph_node": "call_model"}],
+        ),
+        ("values", {"messages": []}),
+    )
+
+    assert web.streamed_reply(body + "event: messages\ndata: not json\n\n") == "Hello"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"shown": 5}, 5),
+        ({"shown": 0}, 0),
+        ({"shown": -1}, None),
+        ({"shown": True}, None),
+        ({}, None),
+        ([], None),
+    ],
+)
+def test_shown_length_takes_a_count_or_nothing(body: Any, expected: int | None) -> None:
+    assert web.shown_length(body) == expected
+
+
+def test_the_page_is_served_with_a_strict_content_security_policy() -> None:
+    from starlette.testclient import TestClient
+
+    with TestClient(web.app) as client:
+        page = client.get("/chat")
+        script = client.get("/chat/static/js/app.js")
+
+    assert page.status_code == 200 and "<textarea" in page.text
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+
+
+def test_endpoints_refuse_ids_that_are_not_uuids() -> None:
+    from starlette.testclient import TestClient
+
+    with TestClient(web.app) as client:
+        export = client.get("/chat/api/threads/not-a-thread/export")
+        keep = client.post(f"/chat/api/threads/{uuid4()}/runs/..%2E/keep", json={})
+
+    assert export.status_code == 422 and "thread_id" in export.json()["detail"]
+    assert keep.status_code in (404, 422)

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import MISSING, fields
 from datetime import datetime
@@ -108,6 +109,19 @@ def page_settings() -> dict[str, Any]:
     return {"graph": page_graph(), "personas": persona_list(), "settings": setting_fields()}
 
 
+def bad_ids(request: Request) -> Response | None:
+    """A 422 unless every id in the path is a UUID (as the server's own ids are)."""
+    for name in ("thread_id", "run_id"):
+        value = request.path_params.get(name)
+        if value is None:
+            continue
+        try:
+            uuid.UUID(str(value))
+        except ValueError:
+            return JSONResponse({"detail": f"{name} must be a UUID."}, 422)
+    return None
+
+
 def credentials(request: Request) -> dict[str, str]:
     """The caller's credential headers, to forward unchanged to the server's own API."""
     return {name: value for name in CREDENTIAL_HEADERS if (value := request.headers.get(name))}
@@ -179,6 +193,8 @@ def window_messages(values: Mapping[str, Any]) -> list[BaseMessage]:
 
 async def export(request: Request) -> Response:
     """The caller's thread as Markdown or JSON: archived messages, then the window."""
+    if (refused := bad_ids(request)) is not None:
+        return refused
     thread_id = request.path_params["thread_id"]
     kind = request.query_params.get("format", "markdown")
     if kind not in ("markdown", "json"):
@@ -254,6 +270,8 @@ def shown_length(body: Any) -> int | None:
 
 async def keep_stopped_reply(request: Request) -> Response:
     """Save a cancelled run's streamed text as the turn's reply, marked interrupted."""
+    if (refused := bad_ids(request)) is not None:
+        return refused
     thread_id, run_id = request.path_params["thread_id"], request.path_params["run_id"]
     try:
         body = await request.json()
