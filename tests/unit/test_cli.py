@@ -17,12 +17,12 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 from langchain_core.callbacks import BaseCallbackManager, CallbackManagerForLLMRun
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import ensure_config
 from markdown_it import MarkdownIt
 
-from agent.chatbot import Chatbot, StopSwitch
+from agent.chatbot import CONTINUE_PROMPT, Chatbot, StopSwitch
 from agent.cli import cli
 from agent.cli.interrupt import ctrl_c_stops
 from agent.cli.services import Services
@@ -903,3 +903,98 @@ def test_export_of_a_reply_stopped_inside_a_code_block_closes_the_fence(tmp_path
         "**User:**",
         "**Assistant:**",
     ]
+
+
+# --- a window that evicts, a reply the length limit cut (issues 12.2, 12.3) -------------------
+
+
+class CuttingChat(FakeChat):
+    """A model whose first reply hits the length limit (marked as PLAN decision 4 says)."""
+
+    cut_tokens: int = 7
+
+    def _chunks(self, messages: list[BaseMessage]) -> Iterator[AIMessageChunk]:
+        chunks = list(super()._chunks(messages))
+        if len(self.calls) == 1:  # only the first reply is cut
+            meta = {"cut": True, "reply_tokens": self.cut_tokens, "finish_reason": "length"}
+            chunks[-1] = AIMessageChunk(content=chunks[-1].content, response_metadata=meta)
+        yield from chunks
+
+
+def cut_story(messages: Sequence[BaseMessage]) -> str:
+    if messages[-1].text == CONTINUE_PROMPT:
+        return "and they lived happily."
+    return "Once upon a time" if len(messages) <= 2 else "Another answer."
+
+
+def test_a_cut_reply_is_marked_everywhere_and_continue_goes_on(tmp_path: Path) -> None:
+    fake = CuttingChat(reply=cut_story)
+    path = tmp_path / "story.md"
+    script = "Tell a story\n/history\n/continue\n/continue\n/export " + str(path) + "\n/quit\n"
+    result = run(["chat"], script, model=fake)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "Once upon a time [cut at 7 tokens]" in lines
+    assert "assistant: Once upon a time [cut at 7 tokens]" in lines  # /history
+    assert "and they lived happily." in lines  # /continue streamed the rest
+    assert model_texts(fake.calls[1])[-1] == ("human", CONTINUE_PROMPT)
+    assert result.stderr.splitlines() == [  # the second /continue: the reply was complete
+        "Error: Nothing to continue: the last reply was complete. Only a reply cut by the "
+        "reply-token limit or stopped early can be continued."
+    ]
+    assert "**Assistant:** _(cut at 7 tokens)_" in path.read_text(encoding="utf-8")
+    exported = json.loads(run(["threads", "export", thread_ids()[0], "-f", "json"]).stdout)
+    assert exported["messages"][1] == {
+        "role": "assistant",
+        "content": "Once upon a time",
+        "cut": True,
+        "reply_tokens": 7,
+    }
+
+
+def test_ask_marks_a_cut_reply_and_says_so_in_json() -> None:
+    plain = run(["ask", "Tell a story"], model=CuttingChat(reply=cut_story))
+    assert plain.stdout == "Once upon a time [cut at 7 tokens]\n"
+
+    as_json = json.loads(run(["ask", "--json", "Tell a story"], model=CuttingChat()).stdout)
+    assert as_json["cut"] is True
+    assert json.loads(run(["ask", "--json", "Hi"]).stdout)["cut"] is False
+
+
+def test_chat_says_when_the_window_evicts_and_history_shows_where_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENT_MAX_TURNS", "2")
+    fake = FakeChat()
+    result = run(["chat"], "one\ntwo\nthree\n/history\n/quit\n", model=fake)
+
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stdout.splitlines() if "earlier exchange" in line]
+    assert notes == [
+        "2 earlier exchanges moved out of the model's window; /history shows what it sees"
+    ]
+    history = result.stdout.split("assistant> /history\n", 1)[1].splitlines()
+    assert history[:7] == [
+        "you: one",
+        "assistant: You said: one",
+        "you: two",
+        "assistant: You said: two",
+        "── the model sees from here on (above: moved out of its window) ──",
+        "you: three",
+        "assistant: You said: three",
+    ]
+    assert [text for _, text in model_texts(fake.calls[2])[1:]] == ["three"]
+
+
+def test_ask_notes_an_eviction_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_MAX_TURNS", "2")
+    run(["ask", "one"])
+    run(["ask", "-c", "two"])
+    third = run(["ask", "-c", "three"])
+
+    assert third.stdout == "You said: three\n"
+    assert third.stderr == (
+        "Note: 2 earlier exchanges moved out of the model's window; it no longer sees them "
+        "(the thread keeps them).\n"
+    )

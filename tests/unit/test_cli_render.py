@@ -11,7 +11,8 @@ from rich.console import Console
 
 from agent.cli.input import LineReader, continue_line, needs_more, open_fence
 from agent.cli.markdown import ChatMarkdown, Tail, split_settled
-from agent.cli.terminal import INTERRUPTED_MARK, RichReplyView, aligned
+from agent.cli.reply import INTERRUPTED_MARK
+from agent.cli.terminal import RichReplyView, aligned
 from agent.fences import unclosed_fence, with_fences_closed
 from tests.terminal import EmulatedTerminal
 
@@ -185,7 +186,7 @@ def test_an_interrupted_reply_is_marked() -> None:
     terminal = EmulatedTerminal()
     view = RichReplyView(terminal.console(), stream=True, auto_refresh=False)
     view.add("Half a thou")
-    view.close(interrupted=True)
+    view.close(mark=INTERRUPTED_MARK)
 
     assert terminal.lines()[-2:] == ["Half a thou", INTERRUPTED_MARK]
 

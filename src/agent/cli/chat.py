@@ -14,9 +14,9 @@ import click
 
 from agent.cli import threads as thread_ops
 from agent.cli.input import LineReader, PromptReader, Reader
-from agent.cli.interrupt import ctrl_c_stops, keyboard_echo_off
+from agent.cli.reply import NoView, Streamed, eviction_note, stream_reply
 from agent.cli.services import Services, history_file
-from agent.cli.session import ChatSession, ChatSettings, close_stream
+from agent.cli.session import ChatSession, ChatSettings
 from agent.cli.terminal import Terminal
 from agent.cli.variables import parse_assignments
 from agent.errors import (
@@ -309,7 +309,7 @@ def ask(
         with terminal.status(STARTING):
             bot = open_chatbot(services, opening)
         load_model(services, terminal)
-        reply = answer(
+        streamed = answer(
             bot,
             terminal,
             text,
@@ -318,7 +318,13 @@ def ask(
             backend=services.backend_label(),
         )
     if as_json:
-        document = {"thread_id": bot.thread_id, "persona": bot.persona, "reply": reply}
+        cut = streamed.report is not None and streamed.report.cut
+        document = {
+            "thread_id": bot.thread_id,
+            "persona": bot.persona,
+            "reply": streamed.text,
+            "cut": cut,
+        }
         click.echo(json.dumps(document, ensure_ascii=False))
     if print_thread:
         click.echo(bot.thread_id, err=True)
@@ -326,30 +332,26 @@ def ask(
 
 def answer(
     bot: Chatbot, terminal: Terminal, text: str, *, stream: bool, quiet: bool, backend: str
-) -> str:
-    """Stream one reply to the terminal (or just collect it when quiet) and return its text."""
-    view = None if quiet else terminal.reply_view(stream)
-    pieces = bot.stream(text)
-    received: list[str] = []
+) -> Streamed:
+    """Stream one reply to the terminal (or just collect it when quiet).
+
+    Raises:
+        click.exceptions.Exit: 130 when the user stopped the reply with Ctrl-C (it is saved).
+        AgentError: The package's own errors (one line, exit 1 through `user_errors`).
+        click.ClickException: Any other failure of the model call.
+    """
+    view = NoView() if quiet else terminal.reply_view(stream)
     try:
-        with keyboard_echo_off(), ctrl_c_stops(bot) as request:
-            for piece in pieces:
-                received.append(piece)
-                if view is not None:
-                    view.add(piece)
+        streamed = stream_reply(bot, bot.stream(text), view)
     except KeyboardInterrupt:  # a second Ctrl-C
-        close_stream(pieces)
-        if view is not None:
-            view.close(interrupted=True)
         raise click.exceptions.Exit(130) from None
+    except AgentError:
+        raise
     except Exception as error:
-        if view is not None:
-            view.close()
-        if isinstance(error, AgentError):
-            raise
         raise click.ClickException(thread_ops.describe_failure(error, backend)) from error
-    if view is not None:
-        view.close(interrupted=request.stopped)
-    if request.stopped:
+    if streamed.stopped:
         raise click.exceptions.Exit(130)
-    return "".join(received)
+    note = eviction_note(streamed.report, "it no longer sees them (the thread keeps them)")
+    if note:
+        click.echo(f"Note: {note}.", err=True)
+    return streamed

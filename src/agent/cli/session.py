@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.cli import threads as thread_ops
 from agent.cli.input import Reader
-from agent.cli.interrupt import ctrl_c_stops, keyboard_echo_off
+from agent.cli.reply import eviction_note, stream_reply
 from agent.cli.services import Services
 from agent.cli.terminal import Terminal
 from agent.cli.threads import short_id
@@ -32,7 +32,8 @@ Commands:
                      show the persona, or switch this thread to NAME and/or set its
                      variables (e.g. /persona tutor user_name=Ada; quote values with spaces)
   /personas          list the personas
-  /history           show this thread's messages
+  /history           show this thread's messages (and where the model's window starts)
+  /continue          let the model go on with a reply cut by the length limit or Ctrl-C
   /threads           list saved threads
   /switch ID         continue another thread (a unique prefix of its id is enough)
   /export [PATH]     save this thread as Markdown (.json for JSON);
@@ -46,7 +47,11 @@ Input:
   Start a message with // to send a line that begins with /."""
 
 PERSONA_USAGE = "/persona [NAME] [KEY=VALUE ...]"
-COMMANDS = ("help", "new", "persona", "personas", "history", "threads", "switch", "export", "quit")
+COMMANDS = (
+    *("help", "new", "persona", "personas", "history", "continue", "threads", "switch", "export"),
+    "quit",
+)
+WINDOW_STARTS = "── the model sees from here on (above: moved out of its window) ──"
 ALIASES = {"exit": "quit", "q": "quit", "?": "help", "h": "help"}
 
 
@@ -80,13 +85,6 @@ def unknown_command_hint(name: str) -> str:
     return f"Unknown command /{name}.{guess} Type /help for the list."
 
 
-def close_stream(pieces: Iterator[str]) -> None:
-    """End a reply stream early; the Chatbot saves what arrived, marked interrupted."""
-    close = getattr(pieces, "close", None)
-    if close is not None:
-        close()
-
-
 class ChatSession:
     """Reads messages, answers them on the current thread, and runs slash commands."""
 
@@ -106,6 +104,7 @@ class ChatSession:
             "threads": self.cmd_threads,
             "switch": self.cmd_switch,
             "export": self.cmd_export,
+            "continue": self.cmd_continue,
             "quit": lambda arg: False,
         }
 
@@ -167,26 +166,25 @@ class ChatSession:
             return True
 
     def turn(self, text: str) -> None:
-        """Stream one reply; Ctrl-C stops it and keeps what arrived (marked interrupted)."""
+        """Stream one reply to a message."""
+        self.show_reply(self.bot.stream(text))
+
+    def show_reply(self, pieces: Iterator[str]) -> None:
+        """Stream a reply; Ctrl-C stops it and keeps what arrived; errors keep the chat alive."""
         view = self.terminal.reply_view(self.settings.stream)
-        pieces: Iterator[str] = self.bot.stream(text)
         try:
-            with keyboard_echo_off(), ctrl_c_stops(self.bot) as request:
-                for piece in pieces:
-                    view.add(piece)
-        except KeyboardInterrupt:  # a second Ctrl-C: the stream settles as it unwinds
-            close_stream(pieces)
-            view.close(interrupted=True)
+            streamed = stream_reply(self.bot, pieces, view)
+        except KeyboardInterrupt:  # a second Ctrl-C: the reply is saved, marked interrupted
             return
         except AgentError as error:
-            view.close()
             self.terminal.error(str(error))
             return
-        except Exception as error:  # a model client's own error: keep the chat alive
-            view.close()
+        except Exception as error:  # a model client's own error
             self.terminal.error(thread_ops.describe_failure(error, self.services.backend_label()))
             return
-        view.close(interrupted=request.stopped)
+        note = eviction_note(streamed.report, "/history shows what it sees")
+        if note:
+            self.terminal.note(note)
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -248,13 +246,21 @@ class ChatSession:
         return True
 
     def cmd_history(self, arg: str) -> bool:
-        """Show this thread's messages."""
+        """Show this thread's messages, marking where the model's window starts."""
         messages = thread_ops.thread_messages(self.services, self.bot.thread_id)
         if not messages:
             self.terminal.note("No messages yet.")
             return True
-        for message in messages:
+        start = thread_ops.window_start(self.bot)
+        for index, message in enumerate(messages):
+            if index == start and start > 0:
+                self.terminal.note(WINDOW_STARTS)
             self.terminal.line(thread_ops.message_line(message))
+        return True
+
+    def cmd_continue(self, arg: str) -> bool:
+        """Ask the model to go on with a reply that was cut short (by the limit or Ctrl-C)."""
+        self.show_reply(self.bot.stream_continue())
         return True
 
     def cmd_threads(self, arg: str) -> bool:

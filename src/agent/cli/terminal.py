@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 import click
@@ -16,7 +16,6 @@ from rich.text import Text
 
 from agent.cli.markdown import ChatMarkdown, Tail, split_settled
 
-INTERRUPTED_MARK = "[interrupted]"
 REFRESH_PER_SECOND = 15
 
 
@@ -31,8 +30,8 @@ class ReplyView(Protocol):
     def add(self, piece: str) -> None:
         """Show another piece of the reply."""
 
-    def close(self, *, interrupted: bool = False) -> None:
-        """Finish the reply (marking it if the user stopped it)."""
+    def close(self, *, mark: str | None = None) -> None:
+        """Finish the reply, with a mark after it if it is incomplete ([interrupted]...)."""
 
 
 class PlainReplyView:
@@ -52,12 +51,12 @@ class PlainReplyView:
         else:
             self.buffer.append(piece)
 
-    def close(self, *, interrupted: bool = False) -> None:
-        """End the reply's line (nothing at all if no text came and it was not stopped)."""
+    def close(self, *, mark: str | None = None) -> None:
+        """End the reply's line (nothing at all if no text came and there is no mark)."""
         if not self.stream:
             click.echo("".join(self.buffer), nl=False)
-        if interrupted:
-            click.echo(f" {INTERRUPTED_MARK}" if self.wrote else INTERRUPTED_MARK)
+        if mark:
+            click.echo(f" {mark}" if self.wrote else mark)
         elif self.wrote:
             click.echo()
 
@@ -108,16 +107,16 @@ class RichReplyView:
             self.console.print(ChatMarkdown(block))
             self.console.line()
 
-    def close(self, *, interrupted: bool = False) -> None:
-        """Render the rest in full and leave it on screen."""
+    def close(self, *, mark: str | None = None) -> None:
+        """Render the rest in full, then the mark of an incomplete reply, and leave it on screen."""
         settled, pending = split_settled(self.text)
         if not self.stream:
             settled, pending = [], self.text
         new_blocks = settled[self.printed :]
         self.printed = len(settled)
         parts: list[RenderableType] = [ChatMarkdown(pending)] if pending.strip() else []
-        if interrupted:
-            parts.append(Text(INTERRUPTED_MARK, style="dim italic"))
+        if mark:
+            parts.append(Text(mark, style="dim italic"))
         self.live.update(Group(*parts), refresh=True)
         self._print(new_blocks)
         self.live.stop()
@@ -186,13 +185,3 @@ class Terminal:
         if self.console is None:
             return PlainReplyView(stream)
         return RichReplyView(self.console, stream)
-
-
-@contextmanager
-def showing(view: ReplyView) -> Iterator[ReplyView]:
-    """Close the view however the reply ends (errors close it unmarked)."""
-    try:
-        yield view
-    except BaseException:
-        view.close()
-        raise

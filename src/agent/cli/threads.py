@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from agent.cli.reply import reply_mark
 from agent.cli.services import Services
 from agent.memory.errors import ThreadNotFoundError
 from agent.personas import load_personas
@@ -13,6 +14,7 @@ from agent.personas import load_personas
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
+    from agent.chatbot import Chatbot
     from agent.memory import ThreadInfo
 
 THREAD_HEADERS = ("thread", "updated", "persona", "messages", "title")
@@ -103,11 +105,22 @@ def exported(services: Services, thread_id: str, fmt: CliFormat) -> str:
     return export_thread(services.open_memory(), thread_id, "json" if fmt == "json" else "markdown")
 
 
-def is_interrupted(message: BaseMessage) -> bool:
-    """Whether a reply was cut off by the user."""
-    from agent.chatbot import INTERRUPTED
+def message_mark(message: BaseMessage) -> str | None:
+    """The mark of a saved reply that is incomplete: stopped by the user or cut by the limit."""
+    from agent.chatbot import CUT, INTERRUPTED, REPLY_TOKENS
 
-    return bool(message.response_metadata.get(INTERRUPTED))
+    meta = message.response_metadata
+    tokens = meta.get(REPLY_TOKENS)
+    return reply_mark(
+        interrupted=bool(meta.get(INTERRUPTED)),
+        cut=bool(meta.get(CUT)),
+        tokens=int(tokens) if isinstance(tokens, int) else None,
+    )
+
+
+def window_start(bot: Chatbot) -> int:
+    """How many of the thread's messages (from the start) are outside the model's window."""
+    return int(bot.graph.get_state(bot.config).values.get("archived", 0))
 
 
 def speaker(message: BaseMessage) -> str:
@@ -134,8 +147,8 @@ def last_exchange(messages: list[BaseMessage]) -> list[BaseMessage]:
 
 def message_line(message: BaseMessage) -> str:
     """One message for /history and `threads show`."""
-    mark = " [interrupted]" if is_interrupted(message) else ""
-    return f"{speaker(message)}: {message.text}{mark}"
+    mark = message_mark(message)
+    return f"{speaker(message)}: {message.text}{f' {mark}' if mark else ''}"
 
 
 def short_id(thread_id: str) -> str:

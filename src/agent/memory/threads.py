@@ -24,6 +24,7 @@ from agent.memory.savers import Memory
 THREADS = ("threads",)
 TITLE_LENGTH = 60
 INTERRUPTED = "interrupted"
+CUT, REPLY_TOKENS = "cut", "reply_tokens"  # a reply the length limit cut (PLAN decision 4)
 ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 ExportFormat = Literal["json", "markdown"]
 
@@ -229,11 +230,26 @@ def delete_thread(memory: Memory, thread_id: str) -> bool:
 
 
 def message_entry(message: BaseMessage) -> dict[str, Any]:
-    """A message as exported: role, text, and whether the reply was cut off."""
+    """A message as exported: role, text, and whether the reply was stopped or cut short."""
     entry: dict[str, Any] = {"role": ROLES.get(message.type, message.type), "content": message.text}
-    if message.response_metadata.get(INTERRUPTED):
+    meta = message.response_metadata
+    if meta.get(INTERRUPTED):
         entry["interrupted"] = True
+    if meta.get(CUT):
+        entry[CUT] = True
+        if isinstance(meta.get(REPLY_TOKENS), int):
+            entry[REPLY_TOKENS] = meta[REPLY_TOKENS]
     return entry
+
+
+def entry_note(entry: Mapping[str, Any]) -> str:
+    """The Markdown note after a speaker for a reply that is incomplete."""
+    if entry.get("interrupted"):
+        return " _(interrupted)_"
+    if entry.get(CUT):
+        tokens = entry.get(REPLY_TOKENS)
+        return f" _(cut at {tokens} tokens)_" if tokens else " _(cut at the length limit)_"
+    return ""
 
 
 def export_json(info: ThreadInfo, messages: Sequence[BaseMessage]) -> str:
@@ -255,7 +271,7 @@ def export_markdown(info: ThreadInfo, messages: Sequence[BaseMessage]) -> str:
     ]
     for message in messages:
         entry = message_entry(message)
-        note = " _(interrupted)_" if entry.get("interrupted") else ""
+        note = entry_note(entry)
         text = with_fences_closed(str(entry["content"]))  # a reply stopped inside a code block
         lines += ["", f"**{entry['role'].capitalize()}:**{note}", "", text]
     return "\n".join(lines) + "\n"
