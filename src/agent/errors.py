@@ -140,6 +140,21 @@ class InvalidMessageError(AgentError, ValueError):
     """Raised for graph input that the conversation cannot take (e.g. a system message)."""
 
 
+class UnsupportedContentError(AgentError, ValueError):
+    """Raised for message parts (images, files, audio) that the model cannot take."""
+
+    def __init__(self, model: str, kinds: Iterable[str], accepted: Iterable[str]) -> None:
+        self.model = model
+        self.kinds = sorted(kinds)
+        self.accepted = sorted(accepted)
+        takes = "text only" if self.accepted == ["text"] else ", ".join(self.accepted)
+        super().__init__(
+            f"The model ({model}) takes {takes}; this message carries "
+            f"{', '.join(self.kinds)} content. Send the text alone (paste the words you need "
+            "from the file), or ask the operator for a model that reads such content."
+        )
+
+
 # --- model errors: each names the backend and says what to do --------------------------------
 
 

@@ -29,7 +29,7 @@ from agent.nodes import (
     route_after_model,
 )
 from agent.retrieval.node import make_retrieve, passage_reserve
-from agent.state import State
+from agent.state import InputState, State
 from agent.window import TokenCounter
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
@@ -79,7 +79,7 @@ def builder(
     `START -> trim -> [retrieve ->] call_model -> END`, and with tools a loop
     `call_model -> tools -> call_model` until the model answers without calling a tool.
     """
-    graph = StateGraph(State, context_schema=Context)
+    graph = StateGraph(State, input_schema=InputState, context_schema=Context)
     graph.add_node(
         make_trim(
             _counter_factory(chat_model, token_counter),

@@ -14,6 +14,7 @@ from langgraph.graph import END
 from langgraph.prebuilt import tools_condition
 from langgraph.runtime import Runtime
 
+from agent.content import require_readable
 from agent.context import DEFAULT_PERSONA, Context
 from agent.errors import EmptyMessageError, InvalidMessageError
 from agent.memory.archive import StoreArchive
@@ -149,6 +150,7 @@ def make_call_model(
         persona = get_persona(state.get("persona") or DEFAULT_PERSONA)
         model = model_for(context)
         messages = state.get("messages", [])
+        require_readable(model, messages, describe_model(model))
         with model_errors(describe_model(model), advice_for(model)):
             runnable = with_tools(model, tools, tool_rounds(messages))
             reply = runnable.invoke(model_input(state, persona), config)

@@ -17,6 +17,12 @@ class Passage(TypedDict):
     text: str
 
 
+class InputState(TypedDict, total=False):
+    """What a run's input may write: new messages. The rest of the state is the graph's own."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
 class State(TypedDict, total=False):
     """A thread's stored state; `messages` is the window (the system prompt is never stored)."""
 

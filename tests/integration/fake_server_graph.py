@@ -1,18 +1,24 @@
-"""Test-only graph for server tests: the real graph wired to a scripted fake model (no weights)."""
+"""Test-only graphs for server tests: the real graph on a scripted fake model, and a store probe."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.runtime import Runtime
 
 # The server loads this file by path; make `tests.fakes` importable whatever the server's sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent.graph import builder  # noqa: E402
+from agent.memory.archive import StoreArchive  # noqa: E402
+from agent.memory.threads import THREADS  # noqa: E402
 from tests.fakes import FakeChat  # noqa: E402
 
 
@@ -30,3 +36,29 @@ graph = builder(
         delay=float(os.environ.get("FAKE_CHUNK_DELAY", "0")),
     )
 ).compile()
+
+
+async def inspect_store(state: MessagesState, runtime: Runtime[None]) -> dict[str, Any]:
+    """Report (and optionally plant) what the project stored for a thread, from inside the server.
+
+    The request is the last user message, as JSON: {"thread_id": ..., "plant_record": bool}.
+    Tests use it to see the store the graph uses, which clients cannot read through /store.
+    """
+    request = json.loads(str(state["messages"][-1].text))
+    thread_id, store = request["thread_id"], runtime.store
+    assert store is not None
+    if request.get("plant_record"):
+        await store.aput(THREADS, thread_id, {"title": "planted by the probe"})
+    archived = await StoreArchive(store).aread(thread_id)
+    record = await store.aget(THREADS, thread_id)
+    found = {
+        "archived": [str(m.text) for m in archived],
+        "record": None if record is None else record.value,
+    }
+    return {"messages": [AIMessage(content=json.dumps(found))]}
+
+
+probe = StateGraph(MessagesState)
+probe.add_node(inspect_store)
+probe.add_edge(START, "inspect_store")
+store_probe = probe.compile(name="store_probe")

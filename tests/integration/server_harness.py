@@ -61,9 +61,9 @@ def start_dev_server(
     graphs: Mapping[str, str] | None = None,
     web_app: bool = True,
 ) -> ServerProcess:
-    """`langgraph dev` on a free port with graphs `chatbot` (configured model), `fake` and more."""
+    """`langgraph dev` on a free port: graphs `chatbot` (configured model), `fake`, `probe`, more."""
     directory.mkdir(parents=True, exist_ok=True)
-    graphs = {"fake": f"{FAKE_GRAPH}:graph", **(graphs or {})}
+    graphs = {"fake": f"{FAKE_GRAPH}:graph", "probe": f"{FAKE_GRAPH}:store_probe", **(graphs or {})}
     config = server_config(directory, graphs, web_app=web_app)
     port = free_port()
     command = dev_command(port=port, jobs=jobs, config=config, reload=False)

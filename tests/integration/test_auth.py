@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from agent.server.dev import ServerProcess
-from tests.integration.server_harness import start_dev_server, user_message
+from tests.integration.server_harness import REPO, start_dev_server, user_message
 
 pytestmark = pytest.mark.integration
 
@@ -183,3 +184,241 @@ async def test_store_items_are_scoped_to_their_user(
 
     assert mine["value"] == {"text": "alice's plan"}
     assert theirs["items"] == []
+
+
+# --- issue 13: store scoping, immutable owners, thread deletion, odd ids, x-api-key -----------
+
+
+def as_user(server: ServerProcess, user: str) -> LangGraphClient:
+    """An SDK client for any user name, through a signed JWT."""
+    return sdk(server, signed({"sub": user, "aud": "agent"}))
+
+
+async def probe(client: LangGraphClient, thread_id: str, plant_record: bool = False) -> Any:
+    """What the server's store holds for a thread (archive and record), read by the probe graph."""
+    probe_thread = (await client.threads.create())["thread_id"]
+    request = json.dumps({"thread_id": thread_id, "plant_record": plant_record})
+    result = await client.runs.wait(probe_thread, "probe", input=user_message(request))
+    return json.loads(result["messages"][-1]["content"])
+
+
+async def thread_with_archive(client: LangGraphClient, texts: list[str]) -> str:
+    """A thread whose older turns were evicted to the archive (a one-exchange window)."""
+    thread_id = str((await client.threads.create())["thread_id"])
+    for text in texts:
+        await client.runs.wait(
+            thread_id, "fake", input=user_message(text), context={"max_turns": 1}
+        )
+    return thread_id
+
+
+def archived_entry(text: str) -> dict[str, Any]:
+    """A stored archive entry (message_to_dict's shape) carrying `text`."""
+    return {"type": "human", "data": {"type": "human", "content": text, "id": "forged"}}
+
+
+@pytest.mark.parametrize("attacker", ["transcript", "threads", "users"])
+async def test_no_user_id_reaches_the_graphs_own_store_namespaces(
+    server: ServerProcess, alice: LangGraphClient, attacker: str
+) -> None:
+    thread_id = await thread_with_archive(alice, ["alice's first secret", "second", "third"])
+    before = await probe(alice, thread_id, plant_record=True)
+    assert before["archived"][0] == "alice's first secret"  # the setup did archive something
+
+    async with as_user(server, attacker) as mallory:
+        seen = [
+            await mallory.store.search_items(["transcript"], limit=100),
+            await mallory.store.search_items(["threads"], limit=100),
+            await mallory.store.search_items([], limit=100),
+            await mallory.store.list_namespaces(limit=1000),
+            await mallory.store.list_namespaces(prefix=["transcript"], limit=1000),
+            await mallory.store.get_item(["transcript", thread_id], "000000000000"),
+            await mallory.store.get_item(["threads"], thread_id),
+        ]
+        await mallory.store.put_item(
+            ["transcript", thread_id], "000000000000", archived_entry("forged by mallory")
+        )
+        await mallory.store.put_item(["threads"], thread_id, {"title": "forged"})
+        await mallory.store.delete_item(["transcript", thread_id], "000000000001")
+
+    after = await probe(alice, thread_id)
+    assert thread_id not in json.dumps(seen) and "secret" not in json.dumps(seen)
+    assert after == before  # nothing overwritten, nothing deleted
+
+
+async def test_user_ids_that_spell_other_roots_stay_in_their_own(
+    server: ServerProcess, alice: LangGraphClient
+) -> None:
+    await alice.store.put_item(["notes"], "plan", {"text": "alice's plan"})
+    users = ["users", "alice.", "ALICE", "a%2Eb", "a.b"]
+    for user in users:
+        async with as_user(server, user) as other:
+            await other.store.put_item(["notes"], "plan", {"text": f"{user}'s plan"})
+            attempts = [
+                await other.store.get_item(["users", "alice", "notes"], "plan"),
+                await other.store.search_items(["users", "alice"], limit=100),
+                await other.store.search_items(["users"], limit=100),
+                await other.store.list_namespaces(prefix=["users"], limit=1000),
+            ]
+            mine = await other.store.get_item(["notes"], "plan")
+        assert "alice's plan" not in json.dumps(attempts), user
+        assert mine is not None and mine["value"] == {"text": f"{user}'s plan"}, user
+    own = await alice.store.get_item(["notes"], "plan")
+    assert own is not None and own["value"] == {"text": "alice's plan"}
+
+
+async def test_a_user_keeps_full_use_of_their_own_store_items(server: ServerProcess) -> None:
+    async with as_user(server, "ada.lovelace@example.com") as ada:  # dots: an email as `sub`
+        await ada.store.put_item(["memories"], "m1", {"text": "likes tea"})
+        await ada.store.put_item(["notes", "2024"], "n1", {"text": "draft"})
+        got = await ada.store.get_item(["memories"], "m1")
+        found = await ada.store.search_items(["memories"])
+        listed = await ada.store.list_namespaces()
+        shallow = await ada.store.list_namespaces(max_depth=1)
+        # The namespaces the server reports can be used as they are.
+        reported = found["items"][0]["namespace"]
+        await ada.store.put_item(reported, "m1", {"text": "likes green tea"})
+        updated = await ada.store.get_item(["memories"], "m1")
+        await ada.store.delete_item(["memories"], "m1")
+        gone = await ada.store.get_item(["memories"], "m1")
+
+    assert got is not None and got["value"] == {"text": "likes tea"}
+    assert [item["key"] for item in found["items"]] == ["m1"]
+    root = reported[:2]
+    assert root[0] == "users" and len(reported) == 3 and reported[2] == "memories"
+    assert sorted(map(tuple, listed["namespaces"])) == [
+        (*root, "memories"),
+        (*root, "notes", "2024"),
+    ]
+    assert sorted(map(tuple, shallow["namespaces"])) == [(*root, "memories"), (*root, "notes")]
+    assert updated is not None and updated["value"] == {"text": "likes green tea"}
+    assert gone is None
+
+
+async def test_the_owner_never_changes_after_create(
+    server: ServerProcess, alice: LangGraphClient, bob: LangGraphClient
+) -> None:
+    thread_id = (await alice.threads.create(metadata={"topic": "planted"}))["thread_id"]
+    patched = await alice.threads.update(thread_id, metadata={"owner": "bob", "topic": "x"})
+    assistant = await alice.assistants.create("fake", name="mine", metadata={"owner": "bob"})
+    moved = await alice.assistants.update(assistant["assistant_id"], metadata={"owner": "bob"})
+    cron = await alice.crons.create_for_thread(
+        thread_id, "fake", schedule="0 0 1 1 *", input=user_message("yearly")
+    )
+    cron_moved = await alice.crons.update(cron["cron_id"], metadata={"owner": "bob"})
+
+    assert patched["metadata"]["owner"] == "alice" and patched["metadata"]["topic"] == "x"
+    assert await bob.threads.search(metadata={"topic": "x"}) == []
+    assert assistant["metadata"]["owner"] == "alice" and moved["metadata"]["owner"] == "alice"
+    with pytest.raises(httpx.HTTPStatusError) as raised:
+        await bob.assistants.update(assistant["assistant_id"], name="bob's now")
+    assert raised.value.response.status_code in (403, 404)
+    assert cron_moved["metadata"]["owner"] == "alice"
+    assert [c["cron_id"] for c in await bob.crons.search()] == []
+    assert [c["cron_id"] for c in await alice.crons.search()] == [cron["cron_id"]]
+    await alice.crons.delete(cron["cron_id"])
+
+
+async def test_deleting_a_thread_deletes_what_the_project_stored_for_it(
+    alice: LangGraphClient, bob: LangGraphClient
+) -> None:
+    thread_id = await thread_with_archive(alice, ["one", "two", "three"])
+    stored = await probe(alice, thread_id, plant_record=True)
+    assert stored["archived"] and stored["record"] is not None
+
+    with pytest.raises(httpx.HTTPStatusError) as raised:
+        await bob.threads.delete(thread_id)
+    kept = await probe(alice, thread_id)
+    await alice.threads.delete(thread_id)
+    after = await probe(alice, thread_id)
+
+    assert raised.value.response.status_code == 404
+    assert kept == stored  # bob's attempt deleted nothing
+    assert after == {"archived": [], "record": None}
+
+
+async def test_creating_a_thread_with_a_taken_id_tells_nothing_about_its_owner(
+    http: httpx.AsyncClient, alice: LangGraphClient, bob: LangGraphClient
+) -> None:
+    bobs = (await bob.threads.create(metadata={"topic": "bob's"}))["thread_id"]
+    alices = (await alice.threads.create())["thread_id"]
+    as_alice = {"Authorization": f"Bearer {TOKENS['alice']}"}
+
+    other = await http.post("/threads", json={"thread_id": bobs}, headers=as_alice)
+    own = await http.post("/threads", json={"thread_id": alices}, headers=as_alice)
+
+    assert other.status_code == own.status_code == 409
+    assert other.json()["detail"].replace(bobs, "ID") == own.json()["detail"].replace(alices, "ID")
+    assert "bob" not in other.text
+    run = {"assistant_id": "fake", "input": user_message("hi"), "if_not_exists": "create"}
+    hijack = await http.post(f"/threads/{bobs}/runs/wait", json=run, headers=as_alice)
+    assert hijack.status_code == 404
+
+
+OPEN_META_ROUTES = ["/ok", "/info", "/metrics", "/docs", "/openapi.json"]
+
+
+async def test_only_the_documented_meta_routes_answer_without_a_token_and_show_no_user_data(
+    server: ServerProcess, http: httpx.AsyncClient, alice: LangGraphClient
+) -> None:
+    thread_id = await thread_with_archive(alice, ["very private words"])
+    docs = (REPO / "docs" / "server.md").read_text(encoding="utf-8")
+
+    bodies = {}
+    for path in OPEN_META_ROUTES:
+        response = await http.get(path)
+        assert response.status_code == 200, path
+        assert f"`{path}`" in docs, f"{path} answers without a token but docs/server.md says not"
+        bodies[path] = response.text
+    bodies["/metrics?format=json"] = (await http.get("/metrics?format=json")).text
+
+    for path, body in bodies.items():
+        assert thread_id not in body and "very private" not in body and "alice" not in body, path
+    for path in [
+        "/threads/search",
+        "/assistants/search",
+        "/runs/crons/search",
+        "/store/items/search",
+    ]:
+        assert (await http.post(path, json={})).status_code == 401, path
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-api-key": TOKENS["alice"]},
+        {"X-Api-Key": TOKENS["alice"]},
+        {"x-api-key": signed({"sub": "alice", "aud": "agent"})},
+        {"x-api-key": TOKENS["alice"], "Authorization": f"Bearer {TOKENS['alice']}"},
+    ],
+    ids=["static-token", "header-case", "jwt", "both-agreeing"],
+)
+async def test_the_token_may_come_as_x_api_key(
+    http: httpx.AsyncClient, alice: LangGraphClient, headers: dict[str, str]
+) -> None:
+    mine = (await alice.threads.create(metadata={"topic": "api-key"}))["thread_id"]
+
+    found = await http.post(
+        "/threads/search", json={"metadata": {"topic": "api-key"}}, headers=headers
+    )
+
+    assert found.status_code == 200, found.text
+    assert mine in [t["thread_id"] for t in found.json()]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-api-key": "not-a-known-token"},
+        {"x-api-key": ""},
+        {"x-api-key": signed({"sub": "eve", "aud": "agent"}, key=OTHER_SECRET)},
+        {"x-api-key": f"Bearer {TOKENS['alice']}"},
+        {"x-api-key": TOKENS["alice"], "Authorization": f"Bearer {TOKENS['bob']}"},
+    ],
+    ids=["unknown", "empty", "jwt-bad-signature", "scheme-inside", "two-different-tokens"],
+)
+async def test_x_api_key_gets_the_same_checks(
+    http: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    response = await http.post("/threads/search", json={}, headers=headers)
+    assert response.status_code == 401, response.text

@@ -21,6 +21,8 @@ from agent.server.auth import (
     bearer_token,
     identify,
     parse_token_map,
+    presented_token,
+    scope_store_request,
 )
 
 SECRET = "x" * 32
@@ -72,10 +74,72 @@ def test_bearer_token_requires_the_bearer_scheme(header: str | None) -> None:
 
 def test_static_tokens_identify_their_user() -> None:
     settings = AuthSettings.from_env({"AGENT_AUTH_TOKENS": "t-a:alice,t-b:bob"})
-    assert identify(settings, "Bearer t-b") == "bob"
-    assert identify(settings, "bearer t-a") == "alice"
+    assert identify(settings, authorization("Bearer t-b")) == "bob"
+    assert identify(settings, authorization("bearer t-a")) == "alice"
+    assert identify(settings, {b"x-api-key": b"t-a"}) == "alice"
     with pytest.raises(Auth.exceptions.HTTPException):
-        identify(settings, "Bearer t-c")
+        identify(settings, authorization("Bearer t-c"))
+
+
+def authorization(value: str) -> dict[bytes, bytes]:
+    """Request headers (as ASGI delivers them) with an Authorization header."""
+    return {b"authorization": value.encode()}
+
+
+@pytest.mark.parametrize(
+    ("headers", "token"),
+    [
+        ({b"authorization": b"Bearer abc"}, "abc"),
+        ({b"x-api-key": b" abc "}, "abc"),
+        ({b"authorization": b"Bearer abc", b"x-api-key": b"abc"}, "abc"),
+    ],
+)
+def test_the_token_comes_as_bearer_or_x_api_key(headers: dict[bytes, bytes], token: str) -> None:
+    assert presented_token(headers) == token
+
+
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ({}, "Missing credentials"),
+        ({b"x-api-key": b"  "}, "x-api-key header is empty"),
+        ({b"authorization": b"Basic abc", b"x-api-key": b"abc"}, "must be 'Bearer <token>'"),
+        ({b"authorization": b"Bearer abc", b"x-api-key": b"xyz"}, "different tokens"),
+    ],
+)
+def test_token_headers_that_disagree_or_are_malformed_get_401(
+    headers: dict[bytes, bytes], problem: str
+) -> None:
+    with pytest.raises(Auth.exceptions.HTTPException) as raised:
+        presented_token(headers)
+    assert raised.value.status_code == 401 and problem in str(raised.value.detail)
+
+
+@pytest.mark.parametrize(
+    ("user", "action", "namespace", "scoped"),
+    [
+        ("alice", "put", ("notes",), ("users", "alice", "notes")),
+        ("alice", "search", (), ("users", "alice")),
+        ("alice", "list_namespaces", None, ("users", "alice")),
+        ("alice", "get", ("users", "alice", "notes"), ("users", "alice", "notes")),
+        ("transcript", "search", ("transcript",), ("users", "transcript", "transcript")),
+        ("users", "get", ("users", "alice"), ("users", "users", "users", "alice")),
+        ("a.b@x.org", "put", ("m",), ("users", "a%2Eb%40x%2Eorg", "m")),
+        ("a%2Eb", "search", ("users", "a%2Eb"), ("users", "a%252Eb", "users", "a%2Eb")),
+    ],
+)
+def test_store_requests_land_under_the_callers_root(
+    user: str, action: str, namespace: tuple[str, ...] | None, scoped: tuple[str, ...]
+) -> None:
+    value: dict[str, object] = {"namespace": namespace}
+    scope_store_request(user, action, value)
+    assert value["namespace"] == scoped
+
+
+def test_list_namespaces_depth_counts_below_the_root() -> None:
+    value: dict[str, object] = {"namespace": None, "max_depth": 1}
+    scope_store_request("alice", "list_namespaces", value)
+    assert value == {"namespace": ("users", "alice"), "max_depth": 3}
 
 
 def hs256_signed_with(key: bytes, claims: dict[str, object]) -> str:
@@ -102,11 +166,12 @@ def test_rs256_tokens_verify_against_a_public_key_file(tmp_path: Path) -> None:
     )
     claims = {"sub": "dana", "iss": "idp", "exp": int(time.time()) + 60}
 
-    assert identify(settings, f"Bearer {jwt.encode(claims, private, algorithm='RS256')}") == "dana"
+    signed = jwt.encode(claims, private, algorithm="RS256")
+    assert identify(settings, authorization(f"Bearer {signed}")) == "dana"
     for forged in (
         jwt.encode({**claims, "iss": "elsewhere"}, private, algorithm="RS256"),
         hs256_signed_with(public_pem, claims),  # algorithm-confusion attempt
     ):
         with pytest.raises(Auth.exceptions.HTTPException) as raised:
-            identify(settings, f"Bearer {forged}")
+            identify(settings, authorization(f"Bearer {forged}"))
         assert raised.value.status_code == 401

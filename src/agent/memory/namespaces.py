@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import quote, unquote
 
+USERS = "users"
+
 
 def label(text: str) -> str:
     """A valid, injective store-namespace label for any non-empty text.
@@ -33,3 +35,19 @@ def label(text: str) -> str:
 def unlabel(encoded: str) -> str:
     """The text a label was made from (the inverse of `label`)."""
     return unquote(encoded, errors="surrogatepass")
+
+
+def user_namespace(user_id: str, *labels: str) -> tuple[str, ...]:
+    """The namespace of a user's own data: under ("users", label(user_id)), never elsewhere.
+
+    Args:
+        user_id: The user's identity as the server or application knows it (any spelling).
+        *labels: Labels below the user's root, e.g. "memories".
+
+    Returns:
+        ("users", label(user_id), *labels).
+
+    Raises:
+        ValueError: If `user_id` is empty or not a string.
+    """
+    return (USERS, label(user_id), *labels)

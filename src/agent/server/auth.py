@@ -9,9 +9,14 @@ reach it. Configure one or both (read once, when the server starts):
   RS256 for a public key), optional AGENT_JWT_AUDIENCE / AGENT_JWT_ISSUER, and
   AGENT_JWT_USER_CLAIM (default "sub") names the user. Tokens must carry `exp`.
 
-Then every request needs `Authorization: Bearer <token>` (else 401); a thread belongs to the
-user who created it (metadata `owner`) and other users get 404 for it; store namespaces are
-scoped per user; assistants are readable by all but changed only by their creator.
+Then every request needs its token as `Authorization: Bearer <token>` or `x-api-key: <token>`
+(else 401); a thread belongs to the user who created it (metadata `owner`, set by the server
+on create and kept on every update) and other users get 404 for it; assistants are readable by
+all but changed only by their creator.
+
+Open or not, the hooks below also keep every /store request inside the caller's root
+("users", label(user)), refuse direct thread-state writes, delete a thread's archive with the
+thread, and apply the operator's run policy (agent.server.policy) before a run is stored.
 """
 
 from __future__ import annotations
@@ -26,10 +31,15 @@ from typing import Any
 import jwt
 from langgraph_sdk import Auth
 
+from agent.memory.namespaces import user_namespace
+from agent.server.policy import PolicyError, ServerPolicy, configurable
+from agent.server.runtime import forget_thread, readable_assistant, readable_thread, server_store
+
 OWNER = "owner"
 ANONYMOUS = "anonymous"
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC_PREFIXES = ("RS", "PS", "ES", "Ed")
+HOW_TO_SEND = "'Authorization: Bearer <token>' or 'x-api-key: <token>'"
 
 
 class AuthConfigError(ValueError):
@@ -159,11 +169,41 @@ def unauthorized(detail: str) -> Auth.exceptions.HTTPException:
 def bearer_token(authorization: str | None) -> str:
     """The token from an `Authorization: Bearer <token>` header, or a 401."""
     if not authorization:
-        raise unauthorized("Missing Authorization header: send 'Authorization: Bearer <token>'.")
+        raise unauthorized(f"Missing credentials: send {HOW_TO_SEND}.")
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("Authorization header must be 'Bearer <token>'.")
     return token.strip()
+
+
+def api_key_token(api_key: str) -> str:
+    """The token from an `x-api-key: <token>` header (agent-chat-ui, the JS SDK's apiKey)."""
+    if not api_key.strip():
+        raise unauthorized("x-api-key header is empty: send 'x-api-key: <token>'.")
+    return api_key.strip()
+
+
+def header(headers: Mapping[bytes, bytes], name: bytes) -> str | None:
+    """A request header's value (names arrive lower-cased from ASGI), or None."""
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
+def presented_token(headers: Mapping[bytes, bytes]) -> str:
+    """The one token a request carries, as `Authorization: Bearer` and/or `x-api-key`.
+
+    Both headers may be sent if they carry the same token; two different tokens are a 401
+    rather than a guess at which one the client meant.
+    """
+    authorization, api_key = header(headers, b"authorization"), header(headers, b"x-api-key")
+    tokens = set()
+    if authorization is not None or api_key is None:
+        tokens.add(bearer_token(authorization))
+    if api_key is not None:
+        tokens.add(api_key_token(api_key))
+    if len(tokens) > 1:
+        raise unauthorized("Authorization and x-api-key carry different tokens: send one.")
+    return tokens.pop()
 
 
 def static_user(tokens: Mapping[str, str], token: str) -> str | None:
@@ -196,9 +236,9 @@ def jwt_user(settings: JwtSettings, token: str) -> str:
     return user
 
 
-def identify(settings: AuthSettings, authorization: str | None) -> str:
-    """The user behind a request's Authorization header, or a 401."""
-    token = bearer_token(authorization)
+def identify(settings: AuthSettings, headers: Mapping[bytes, bytes]) -> str:
+    """The user behind a request's token (Authorization: Bearer or x-api-key), or a 401."""
+    token = presented_token(headers)
     user = static_user(settings.tokens, token)
     if user is not None:
         return user
@@ -208,67 +248,169 @@ def identify(settings: AuthSettings, authorization: str | None) -> str:
 
 
 def owned(user: str, value: dict[str, Any]) -> None:
-    """Stamp the creator as owner, whatever metadata the client sent."""
-    # In place: the server keeps its own reference to this metadata dict.
+    """Stamp the caller as owner, whatever metadata the client sent (on create and update)."""
+    # In place: the server keeps its own reference to this metadata dict. On update the
+    # ownership filter has already limited the caller to their own resources, so stamping the
+    # caller keeps the owner unchanged.
     if value.get("metadata") is None:
         value["metadata"] = {}
     value["metadata"][OWNER] = user
 
 
-def build_auth(settings: AuthSettings) -> Auth:
-    """The server's Auth object: open when nothing is configured, per-user otherwise."""
+def within_root(root: tuple[str, ...], namespace: Any) -> tuple[str, ...]:
+    """A client's namespace placed under the caller's root (already there: kept as is)."""
+    labels = tuple(namespace or ())
+    return labels if labels[: len(root)] == root else (*root, *labels)
+
+
+def scope_store_request(identity: str, action: str, value: dict[str, Any]) -> None:
+    """Map a /store request into the caller's ("users", label(identity)) root, in place.
+
+    Every namespace a client names (get, put, delete, search prefix, list prefix) lands under
+    that root, so no spelling of a user id reaches another user's root or the graph's own
+    namespaces ("transcript", "threads"). The namespaces the server reports back include the
+    root and can be sent again as they are; `max_depth` counts below the root.
+    """
+    root = user_namespace(identity)
+    value["namespace"] = within_root(root, value.get("namespace"))
+    if action == "list_namespaces" and value.get("max_depth") is not None:
+        value["max_depth"] = int(value["max_depth"]) + len(root)
+
+
+def is_state_write(value: dict[str, Any]) -> bool:
+    """Whether a threads "update" writes state (update_state, bulk supersteps).
+
+    The server sends metadata with a PATCH and an action with a run cancellation; a state
+    write carries the thread id alone.
+    """
+    return "metadata" not in value and "action" not in value
+
+
+def rejected(error: PolicyError) -> Auth.exceptions.HTTPException:
+    """A policy violation as the client sees it: a 4xx naming the limit."""
+    return Auth.exceptions.HTTPException(status_code=error.status, detail=str(error))
+
+
+async def check_run_request(policy: ServerPolicy, value: dict[str, Any]) -> None:
+    """Apply the policy to a run before it is stored: its input, settings and assistant's."""
+    kwargs = value.get("kwargs") or {}
+    try:
+        policy.check_run(kwargs)
+        assistant_id = value.get("assistant_id")
+        assistant = await readable_assistant(assistant_id) if assistant_id else None
+        if assistant is not None:  # settings saved before the operator tightened the policy
+            policy.check_settings(assistant.get("context"), strict=False)
+            policy.check_settings(configurable(assistant.get("config")), strict=False)
+    except PolicyError as error:
+        raise rejected(error) from error
+
+
+def check_settings_of(policy: ServerPolicy, value: dict[str, Any]) -> None:
+    """Apply the policy to an assistant's saved settings (`context`, `config.configurable`)."""
+    try:
+        policy.check_settings(value.get("context"))
+        policy.check_settings(configurable(value.get("config")), strict=False)
+    except PolicyError as error:
+        raise rejected(error) from error
+
+
+def check_cron_payload(policy: ServerPolicy, value: dict[str, Any]) -> None:
+    """Apply the policy to the run a cron will start (checked now: cron runs skip the hooks)."""
+    try:
+        policy.check_run(value.get("payload") or {})
+    except PolicyError as error:
+        raise rejected(error) from error
+
+
+async def forget_deleted_thread(value: dict[str, Any]) -> None:
+    """Before a thread is deleted, delete what the graph stored for it (archive, record).
+
+    Runs only for a thread the caller may read (the same check the deletion then makes), and
+    not for deleting one run of a thread (that event carries a run id).
+    """
+    thread_id = value.get("thread_id")
+    if thread_id is None or value.get("run_id") is not None:
+        return
+    if await readable_thread(thread_id) is not None:
+        await forget_thread(await server_store(), str(thread_id))
+
+
+def state_write_refused() -> Auth.exceptions.HTTPException:
+    """Clients add messages through runs; the rest of a thread's state is the server's."""
+    return Auth.exceptions.HTTPException(
+        status_code=403,
+        detail="This server does not let clients write thread state directly (update_state, "
+        "supersteps): add messages by creating a run.",
+    )
+
+
+def build_auth(settings: AuthSettings, policy: ServerPolicy | None = None) -> Auth:
+    """The server's Auth object: who may call it, what they may touch, and what they may send.
+
+    Args:
+        settings: Tokens and JWT verification; nothing configured means an open server, where
+            everyone is the same anonymous user (ownership filters are then off).
+        policy: Limits on run settings and input (default: from the environment).
+
+    Returns:
+        The Auth object the server loads through langgraph.json.
+    """
     auth = Auth()
+    rules = ServerPolicy.from_env() if policy is None else policy
+    scoped = settings.enabled
 
-    if not settings.enabled:
-
-        @auth.authenticate
-        async def open_access() -> Auth.types.MinimalUserDict:
-            """No auth configured: everyone is the same anonymous user (see docs/server.md)."""
-            return {"identity": ANONYMOUS}
-
-        return auth
+    def only_owner(ctx: Auth.types.AuthContext) -> Auth.types.FilterType | None:
+        """Limit a request to the caller's own resources (none on an open server)."""
+        return {OWNER: ctx.user.identity} if scoped else None
 
     @auth.authenticate
-    async def authenticate(authorization: str | None) -> Auth.types.MinimalUserDict:
-        """Accept a configured static token or a valid JWT."""
-        return {"identity": identify(settings, authorization)}
+    async def authenticate(headers: dict[bytes, bytes]) -> Auth.types.MinimalUserDict:
+        """Accept a configured static token or a valid JWT (open server: anyone, anonymous)."""
+        if not scoped:
+            return {"identity": ANONYMOUS}
+        return {"identity": identify(settings, headers)}
 
     @auth.on.threads
     async def own_threads(
         ctx: Auth.types.AuthContext, value: dict[str, Any]
-    ) -> Auth.types.FilterType:
+    ) -> Auth.types.FilterType | None:
         """Threads (and their runs) are visible to and usable by their owner only."""
-        if ctx.action in ("create", "create_run"):
+        if ctx.action == "update" and is_state_write(value):
+            raise state_write_refused()
+        if ctx.action == "create_run":
+            await check_run_request(rules, value)
+        if ctx.action in ("create", "create_run", "update"):
             owned(ctx.user.identity, value)
-        return {OWNER: ctx.user.identity}
+        if ctx.action == "delete":
+            await forget_deleted_thread(value)
+        return only_owner(ctx)
 
     @auth.on.crons
     async def own_crons(
         ctx: Auth.types.AuthContext, value: dict[str, Any]
-    ) -> Auth.types.FilterType:
-        """Scheduled runs belong to their creator, like threads."""
-        if ctx.action == "create":
+    ) -> Auth.types.FilterType | None:
+        """Scheduled runs belong to their creator, like threads, and obey the run policy."""
+        if ctx.action in ("create", "update"):
+            check_cron_payload(rules, value)
             owned(ctx.user.identity, value)
-        return {OWNER: ctx.user.identity}
+        return only_owner(ctx)
 
     @auth.on.assistants
     async def shared_assistants(
         ctx: Auth.types.AuthContext, value: dict[str, Any]
     ) -> Auth.types.FilterType | None:
         """Assistants (e.g. one per persona) are readable by all; only the creator changes them."""
-        if ctx.action == "create":
-            owned(ctx.user.identity, value)
-            return None
         if ctx.action in ("read", "search"):
             return None
-        return {OWNER: ctx.user.identity}
+        if ctx.action in ("create", "update"):
+            check_settings_of(rules, value)
+            owned(ctx.user.identity, value)
+        return None if ctx.action == "create" else only_owner(ctx)
 
     @auth.on.store
     async def own_namespace(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None:
-        """Store items live under the user's own namespace prefix."""
-        namespace = tuple(value.get("namespace") or ())
-        if namespace[:1] != (ctx.user.identity,):
-            value["namespace"] = (ctx.user.identity, *namespace)
+        """Store items live under the caller's own root, ("users", label(identity), ...)."""
+        scope_store_request(ctx.user.identity, ctx.action, value)
 
     @auth.on
     async def deny_everything_else(ctx: Auth.types.AuthContext, value: Any) -> bool:
