@@ -137,6 +137,35 @@ PROCESS_SETTINGS: tuple[EnvSetting, ...] = (
         "AGENT_JWT_USER_CLAIM", "str", "sub", "Server: the JWT claim naming the user.", "server"
     ),
     EnvSetting("AGENT_WEB_GRAPH", "str", "chatbot", "The graph the web page talks to.", "server"),
+    EnvSetting(
+        "AGENT_SERVER_MODELS",
+        "str",
+        "unset (no choice)",
+        "Server: models clients may pick with `context.model`, comma-separated "
+        "(`AGENT_MODEL` is always allowed).",
+        "server",
+    ),
+    EnvSetting(
+        "AGENT_SERVER_MAX_REPLY_TOKENS",
+        "int",
+        "1024",
+        "Server: the most `max_reply_tokens` a client may ask for.",
+        "server",
+    ),
+    EnvSetting(
+        "AGENT_SERVER_MAX_MESSAGE_BYTES",
+        "int",
+        "32768",
+        "Server: the largest message (UTF-8 JSON bytes) a run may add.",
+        "server",
+    ),
+    EnvSetting(
+        "AGENT_SERVER_MAX_INPUT_MESSAGES",
+        "int",
+        "1",
+        "Server: the most messages one run may add.",
+        "server",
+    ),
     EnvSetting("AGENT_SERVER_HOST", "str", "127.0.0.1", "`make serve`: host to bind.", "server"),
     EnvSetting("AGENT_SERVER_PORT", "int", "2024", "`make serve`: port to bind.", "server"),
     EnvSetting("AGENT_SERVER_JOBS", "int", "4", "`make serve`: runs executed at once.", "server"),

@@ -390,8 +390,10 @@ async def test_only_the_documented_meta_routes_answer_without_a_token_and_show_n
         {"X-Api-Key": TOKENS["alice"]},
         {"x-api-key": signed({"sub": "alice", "aud": "agent"})},
         {"x-api-key": TOKENS["alice"], "Authorization": f"Bearer {TOKENS['alice']}"},
+        # The Python SDK sends LANGSMITH_API_KEY as x-api-key by itself: Bearer wins.
+        {"x-api-key": "lsv2-some-langsmith-key", "Authorization": f"Bearer {TOKENS['alice']}"},
     ],
-    ids=["static-token", "header-case", "jwt", "both-agreeing"],
+    ids=["static-token", "header-case", "jwt", "both-agreeing", "bearer-wins"],
 )
 async def test_the_token_may_come_as_x_api_key(
     http: httpx.AsyncClient, alice: LangGraphClient, headers: dict[str, str]
@@ -413,9 +415,10 @@ async def test_the_token_may_come_as_x_api_key(
         {"x-api-key": ""},
         {"x-api-key": signed({"sub": "eve", "aud": "agent"}, key=OTHER_SECRET)},
         {"x-api-key": f"Bearer {TOKENS['alice']}"},
-        {"x-api-key": TOKENS["alice"], "Authorization": f"Bearer {TOKENS['bob']}"},
+        {"x-api-key": TOKENS["alice"], "Authorization": "Bearer not-a-known-token"},
+        {"x-api-key": TOKENS["alice"], "Authorization": f"Basic {TOKENS['alice']}"},
     ],
-    ids=["unknown", "empty", "jwt-bad-signature", "scheme-inside", "two-different-tokens"],
+    ids=["unknown", "empty", "jwt-bad-signature", "scheme-inside", "bad-bearer", "bad-scheme"],
 )
 async def test_x_api_key_gets_the_same_checks(
     http: httpx.AsyncClient, headers: dict[str, str]

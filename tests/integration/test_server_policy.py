@@ -325,7 +325,7 @@ async def test_input_may_not_write_the_rest_of_the_state(
 async def test_the_graph_takes_messages_only_and_still_shows_what_it_archived(
     carol: LangGraphClient,
 ) -> None:
-    [fake] = await carol.assistants.search(graph_id="fake")
+    [fake] = await carol.assistants.search(graph_id="fake", metadata={"created_by": "system"})
     schemas = await carol.assistants.get_schemas(fake["assistant_id"])
     thread_id = str((await carol.threads.create())["thread_id"])
     for text in ("one", "two"):

@@ -190,20 +190,16 @@ def header(headers: Mapping[bytes, bytes], name: bytes) -> str | None:
 
 
 def presented_token(headers: Mapping[bytes, bytes]) -> str:
-    """The one token a request carries, as `Authorization: Bearer` and/or `x-api-key`.
+    """The token a request carries: `Authorization: Bearer`, else `x-api-key`.
 
-    Both headers may be sent if they carry the same token; two different tokens are a 401
-    rather than a guess at which one the client meant.
+    Authorization wins when both are sent: the Python SDK adds `x-api-key` by itself from
+    LANGSMITH_API_KEY / LANGGRAPH_API_KEY, which must not lock out a client sending Bearer.
+    Whichever header is used, its token gets the same checks.
     """
     authorization, api_key = header(headers, b"authorization"), header(headers, b"x-api-key")
-    tokens = set()
-    if authorization is not None or api_key is None:
-        tokens.add(bearer_token(authorization))
-    if api_key is not None:
-        tokens.add(api_key_token(api_key))
-    if len(tokens) > 1:
-        raise unauthorized("Authorization and x-api-key carry different tokens: send one.")
-    return tokens.pop()
+    if authorization is None and api_key is not None:
+        return api_key_token(api_key)
+    return bearer_token(authorization)
 
 
 def static_user(tokens: Mapping[str, str], token: str) -> str | None:

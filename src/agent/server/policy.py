@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from agent.context import Context
+from agent.errors import SettingError
+from agent.settings import read
 
 CLIENT_SETTINGS = frozenset(
     {
@@ -40,6 +41,9 @@ CLIENT_SETTINGS = frozenset(
         "max_reply_tokens",
     }
 )
+# Context fields clients may never set through the server (none yet); every field is in one of
+# the two sets, so a new field cannot become client-settable without a decision (and a check).
+SERVER_ONLY_SETTINGS: frozenset[str] = frozenset()
 INPUT_KEYS = frozenset({"messages"})
 USER_ROLES = frozenset({"user", "human"})
 USER_MESSAGE_KEYS = frozenset({"role", "type", "content", "id", "name"})
@@ -59,18 +63,14 @@ class PolicyError(ValueError):
         super().__init__(message)
 
 
-class PolicyConfigError(ValueError):
-    """Raised at server start for a policy variable that is not usable."""
-
-
-def _positive_env(environ: Mapping[str, str], name: str, default: int) -> int:
-    """A positive integer from the environment (blank: the default), or a PolicyConfigError."""
-    text = environ.get(name, "").strip()
-    if not text:
+def _limit(name: str, default: int) -> int:
+    """A positive integer limit from its variable (unset: the default)."""
+    value = read(name)
+    if value is None:
         return default
-    if not text.isdigit() or int(text) < 1:
-        raise PolicyConfigError(f"{name} must be a positive integer, got {text!r}.")
-    return int(text)
+    if value < 1:
+        raise SettingError(name, value, "must be a positive integer")
+    return int(value)
 
 
 def _names(text: str) -> frozenset[str]:
@@ -106,31 +106,23 @@ class ServerPolicy:
     max_tokens: int | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerPolicy:
+    def from_env(cls) -> ServerPolicy:
         """The policy from AGENT_SERVER_* and the operator's own window settings.
-
-        Args:
-            environ: Variables to read (default: the process environment).
 
         Returns:
             The policy; the operator's AGENT_MODEL joins the allowed models.
 
         Raises:
-            PolicyConfigError: If a limit is not a positive integer.
+            SettingError: If a variable holds an unusable value (the message names it).
         """
-        env = os.environ if environ is None else environ
         operator = Context()  # the operator's defaults: AGENT_MODEL, AGENT_MAX_TURNS, ...
-        models = _names(env.get("AGENT_SERVER_MODELS", ""))
+        models = _names(read("AGENT_SERVER_MODELS") or "")
         return cls(
             models=models | {operator.model} if operator.model else models,
-            max_reply_tokens=_positive_env(
-                env, "AGENT_SERVER_MAX_REPLY_TOKENS", DEFAULT_MAX_REPLY_TOKENS
-            ),
-            max_message_bytes=_positive_env(
-                env, "AGENT_SERVER_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES
-            ),
-            max_input_messages=_positive_env(
-                env, "AGENT_SERVER_MAX_INPUT_MESSAGES", DEFAULT_MAX_INPUT_MESSAGES
+            max_reply_tokens=_limit("AGENT_SERVER_MAX_REPLY_TOKENS", DEFAULT_MAX_REPLY_TOKENS),
+            max_message_bytes=_limit("AGENT_SERVER_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
+            max_input_messages=_limit(
+                "AGENT_SERVER_MAX_INPUT_MESSAGES", DEFAULT_MAX_INPUT_MESSAGES
             ),
             max_turns=operator.max_turns,
             max_tokens=operator.max_tokens,
