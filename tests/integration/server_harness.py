@@ -61,7 +61,7 @@ def start_dev_server(
     graphs: Mapping[str, str] | None = None,
     web_app: bool = True,
 ) -> ServerProcess:
-    """`langgraph dev` on a free port: graphs `chatbot` (configured model), `fake`, `probe`, more."""
+    """`langgraph dev` on a free port: graphs `chatbot`, `fake`, `probe` and any `graphs` given."""
     directory.mkdir(parents=True, exist_ok=True)
     graphs = {"fake": f"{FAKE_GRAPH}:graph", "probe": f"{FAKE_GRAPH}:store_probe", **(graphs or {})}
     config = server_config(directory, graphs, web_app=web_app)
