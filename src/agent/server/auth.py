@@ -15,8 +15,10 @@ on create and kept on every update) and other users get 404 for it; assistants a
 all but changed only by their creator.
 
 Open or not, the hooks below also keep every /store request inside the caller's root
-("users", label(user)), delete a thread's archive with the thread, and apply the operator's
-run policy (agent.server.policy) before a run is stored.
+("users", label(user)), refuse direct thread-state writes (server code writes through the
+auth-free in-process loopback, as agent.server.web does for a stopped reply), delete a
+thread's archive with the thread, and apply the operator's run policy (agent.server.policy)
+before a run is stored.
 """
 
 from __future__ import annotations
@@ -273,6 +275,24 @@ def scope_store_request(identity: str, action: str, value: dict[str, Any]) -> No
         value["max_depth"] = int(value["max_depth"]) + len(root)
 
 
+def is_state_write(value: dict[str, Any]) -> bool:
+    """Whether a threads "update" writes state (update_state, bulk supersteps).
+
+    The server sends metadata with a PATCH and an action with a run cancellation; a state
+    write carries the thread id alone.
+    """
+    return "metadata" not in value and "action" not in value
+
+
+def state_write_refused() -> Auth.exceptions.HTTPException:
+    """Clients add messages through runs; the rest of a thread's state is the server's."""
+    return Auth.exceptions.HTTPException(
+        status_code=403,
+        detail="This server does not let clients write thread state directly (update_state, "
+        "supersteps): add messages by creating a run.",
+    )
+
+
 def rejected(error: PolicyError) -> Auth.exceptions.HTTPException:
     """A policy violation as the client sees it: a 4xx naming the limit."""
     return Auth.exceptions.HTTPException(status_code=error.status, detail=str(error))
@@ -353,6 +373,8 @@ def build_auth(settings: AuthSettings, policy: ServerPolicy | None = None) -> Au
         ctx: Auth.types.AuthContext, value: dict[str, Any]
     ) -> Auth.types.FilterType | None:
         """Threads (and their runs) are visible to and usable by their owner only."""
+        if ctx.action == "update" and is_state_write(value):
+            raise state_write_refused()
         if ctx.action == "create_run":
             await check_run_request(rules, value)
         if ctx.action in ("create", "create_run", "update"):
