@@ -691,6 +691,23 @@ def test_only_a_typed_db_option_is_passed_on_as_given(
     assert opened == [None, target]
 
 
+def test_a_database_error_names_the_setting_the_user_actually_used(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("")
+    url = str(not_a_dir / "agent.db")
+    typed = run(["--db", url, "threads", "list"])
+    from_env = CliRunner().invoke(
+        cli, ["threads", "list"], obj=Services(chat_model=FakeChat()), env={"AGENT_DB_URL": url}
+    )
+
+    for result in (typed, from_env):
+        assert result.exit_code == 1
+        assert result.stderr.startswith("Error: Cannot open the database")
+        assert len(result.stderr.splitlines()) == 1
+    assert "AGENT_DB_URL" not in typed.stderr and "--db" in typed.stderr
+    assert "Check AGENT_DB_URL" in from_env.stderr
+
+
 def test_bad_database_url_is_one_line() -> None:
     result = run(["--db", "mysql://x", "threads", "list"])
 
