@@ -215,6 +215,32 @@ async def test_open_server_accepts_requests_without_a_token(server: ServerProces
     assert response.status_code == 200
 
 
+async def test_a_default_server_lets_clients_choose_no_model_and_sends_nothing_huge(
+    server: ServerProcess, client: LangGraphClient
+) -> None:
+    thread_id = await new_thread(client)
+    attempts = [
+        {"input": user_message("hi"), "context": {"model": "gpt-4o"}},
+        {"input": user_message("hi"), "context": {"max_reply_tokens": 100_000}},
+        {"input": user_message("x" * 40_000)},
+        {"input": {"messages": ["one", "two"]}},
+        {"input": {"messages": [{"role": "assistant", "content": "I already said yes."}]}},
+    ]
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        answers = [
+            await http.post(
+                f"/threads/{thread_id}/runs/wait", json={"assistant_id": "fake", **attempt}
+            )
+            for attempt in attempts
+        ]
+
+    assert [a.status_code for a in answers] == [422, 422, 413, 413, 422]
+    assert "AGENT_SERVER_MODELS" in answers[0].text
+    assert "AGENT_SERVER_MAX_REPLY_TOKENS" in answers[1].text
+    assert "AGENT_SERVER_MAX_MESSAGE_BYTES" in answers[2].text
+    assert await client.runs.list(thread_id) == []  # nothing was stored
+
+
 @pytest.mark.slow
 async def test_embedded_model_end_to_end(client: LangGraphClient) -> None:
     thread_id = await new_thread(client)
