@@ -271,6 +271,25 @@ def test_settings_are_sent_as_the_runs_context(
     )
 
 
+def test_settings_show_the_operators_limits_and_a_refused_setting_says_why(page: Page) -> None:
+    page.click("#settings summary")
+    expect(page.locator("#setting-temperature")).to_have_attribute("max", "2")
+    expect(page.locator("#setting-max_reply_tokens")).to_have_attribute("max", "1024")
+
+    page.fill("#setting-temperature", "5")
+    send(page, "too hot")
+
+    expect(page.locator("#messages .error")).to_contain_text("temperature")
+    expect(page.locator("#messages .error")).to_contain_text("[0, 2]")
+
+
+def test_a_message_over_the_servers_size_limit_is_refused_before_sending(page: Page) -> None:
+    send(page, "x" * 40_000)
+
+    expect(page.locator("#status")).to_contain_text("Message too large")
+    assert page.locator("#messages > li").count() == 0
+
+
 # --- 4. thread list ---------------------------------------------------------------------------
 
 

@@ -78,6 +78,18 @@ def test_page_settings_describe_fields_from_the_context_metadata() -> None:
         assert described["description"] == context_fields[name].metadata["description"]
 
 
+def test_page_settings_expose_the_operators_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_SERVER_MAX_REPLY_TOKENS", "300")
+    monkeypatch.setenv("AGENT_MAX_TURNS", "8")
+
+    limits = web.page_settings()["limits"]
+
+    assert limits["temperature"] == {"min": 0.0, "max": 2.0}
+    assert limits["max_reply_tokens"] == {"min": 1, "max": 300}
+    assert limits["max_turns"] == {"min": 1, "max": 8}
+    assert limits["message_bytes"]["max"] > 0
+
+
 def test_page_graph_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AGENT_WEB_GRAPH", raising=False)
     assert web.page_graph() == "chatbot"

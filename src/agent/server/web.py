@@ -53,6 +53,7 @@ from agent.memory.threads import (
 )
 from agent.personas import load_personas
 from agent.server import queue_wakeup
+from agent.server.policy import TEMPERATURE_RANGE, ServerPolicy
 from agent.settings import read
 
 STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
@@ -104,9 +105,25 @@ def setting_fields() -> list[dict[str, Any]]:
     return described
 
 
+def page_limits(policy: ServerPolicy) -> dict[str, Any]:
+    """The operator's limits on what the page offers (read-only; the server enforces them)."""
+    low, high = TEMPERATURE_RANGE
+    return {
+        "temperature": {"min": low, "max": high},
+        "max_turns": {"min": 1, "max": policy.max_turns},
+        "max_reply_tokens": {"min": 1, "max": policy.max_reply_tokens},
+        "message_bytes": {"max": policy.max_message_bytes},
+    }
+
+
 def page_settings() -> dict[str, Any]:
     """What the page needs to build its settings form."""
-    return {"graph": page_graph(), "personas": persona_list(), "settings": setting_fields()}
+    return {
+        "graph": page_graph(),
+        "personas": persona_list(),
+        "settings": setting_fields(),
+        "limits": page_limits(ServerPolicy.from_env()),
+    }
 
 
 def bad_ids(request: Request) -> Response | None:

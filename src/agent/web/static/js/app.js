@@ -570,7 +570,14 @@ async function send(text, { from = null, keep = null } = {}) {
     $("message").focus();
     return;
   }
-  await startRun({ input: { messages: [{ type: "human", content: text }] }, from, keep, text });
+  const message = { type: "human", content: text };
+  const most = app.settings?.limits?.message_bytes?.max;
+  const size = new TextEncoder().encode(JSON.stringify(message)).length;
+  if (most && size > most) {
+    say(`Message too large: ${size} bytes; this server takes at most ${most} bytes per message. Shorten it or split it across turns.`);
+    return;
+  }
+  await startRun({ input: { messages: [message] }, from, keep, text });
 }
 
 // Show the messages up to (not including) `keep`, the message being replaced by a new run.
