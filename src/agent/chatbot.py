@@ -31,7 +31,9 @@ from agent.context import Context
 from agent.errors import EmptyMessageError, NothingToContinueError
 from agent.graph import Graph, build_graph
 from agent.memory import threads
+from agent.memory.errors import DatabaseError, unsaved
 from agent.memory.savers import Memory, open_memory, wrap_savers
+from agent.memory.text import require_thread_id, require_valid_text
 from agent.nodes import Tool, thread_persona
 from agent.personas import get_persona
 from agent.window import valid_messages
@@ -41,7 +43,9 @@ CUT = "cut"  # response_metadata flag of a reply that hit the reply-token limit
 REPLY_TOKENS = "reply_tokens"
 CONTINUE_PROMPT = "Continue your last reply exactly where it stopped, without repeating it."
 log = logging.getLogger(__name__)
-BOOKKEEPING_FAILED = "Thread %s: the turn is saved, but updating its record or pruning failed."
+BOOKKEEPING_FAILED = (
+    "Thread %s: updating its record after the turn failed (the next turn heals it): %s"
+)
 
 
 def chunk_text(event: Any) -> str:
@@ -53,10 +57,10 @@ def chunk_text(event: Any) -> str:
 
 
 def require_text(text: str) -> str:
-    """Reject empty or whitespace-only messages before anything is stored."""
+    """Reject empty or whitespace-only messages, and text no backend can store, up front."""
     if not isinstance(text, str) or not text.strip():
         raise EmptyMessageError()
-    return text
+    return require_valid_text(text)
 
 
 def interrupted_reply(text: str) -> AIMessage:
@@ -99,13 +103,6 @@ def settle_update(
 def new_id() -> str:
     """A fresh thread id."""
     return str(uuid.uuid4())
-
-
-def require_thread_id(thread_id: str) -> str:
-    """Refuse thread ids no backend can keep for a thread's whole life (empty, not text)."""
-    if not isinstance(thread_id, str) or not thread_id.strip():
-        raise ValueError(f"thread_id must be a non-empty string, got {thread_id!r}.")
-    return thread_id
 
 
 class ReplyStopped(BaseException):
@@ -403,9 +400,11 @@ class Chatbot:
                     yield piece
         except ReplyStopped:  # stop() was called: keep what was said, marked interrupted
             self._settle_interrupted(turn)
-        except Exception:
+        except Exception as error:
             self._rollback(turn)
-            raise
+            if (typed := unsaved(error, turn.partial)) is error:
+                raise
+            raise typed from error
         except BaseException:  # the consumer stopped early (GeneratorExit) or Ctrl-C
             turn.switch.pressed.set()  # the model stops at its next token instead of finishing
             close_events(events)  # the graph's run ends before the partial reply is saved
@@ -481,9 +480,11 @@ class Chatbot:
                     yield piece
         except ReplyStopped:
             await asyncio.to_thread(self._settle_interrupted, turn)
-        except Exception:
+        except Exception as error:
             await asyncio.to_thread(self._rollback, turn)
-            raise
+            if (typed := unsaved(error, turn.partial)) is error:
+                raise
+            raise typed from error
         except BaseException:
             turn.switch.pressed.set()
             await aclose_events(events)
@@ -503,8 +504,14 @@ class Chatbot:
     # --- keeping the history valid (sync; the async driver runs them in a worker thread) ---
 
     def _rollback(self, turn: Turn) -> None:
-        """Remove a failed turn's user message so the thread is exactly as it was."""
-        self._apply(rollback_update(self._state().values.get("messages", []), turn.message))
+        """Remove a failed turn's user message so the thread is exactly as it was.
+
+        If the database fails here too, that is logged: the turn's own error is the one to report.
+        """
+        try:
+            self._apply(rollback_update(self._state().values.get("messages", []), turn.message))
+        except DatabaseError:
+            log.warning("Thread %s: rolling back the failed turn failed.", self.thread_id)
 
     def _settle_interrupted(self, turn: Turn) -> None:
         """After an early stop, save what the user saw as an interrupted reply, or roll back."""
@@ -523,6 +530,8 @@ class Chatbot:
             values = self._state().values
             self.last_turn = turn_report(values, turn.message)
             threads.end_turn(self.memory, self.thread_id, record, values)
+        except DatabaseError as error:  # one line: the message says what failed and what to do
+            log.warning(BOOKKEEPING_FAILED, self.thread_id, error)
         except Exception:  # report housekeeping trouble; failing the saved turn would mislead
             log.warning(
                 "Thread %s: bookkeeping after the turn failed.", self.thread_id, exc_info=True

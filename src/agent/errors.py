@@ -49,6 +49,19 @@ class EmptyMessageError(AgentError, ValueError):
         super().__init__("Message is empty: type something for the assistant to answer.")
 
 
+class InvalidTextError(AgentError, ValueError):
+    """Raised for message text that is not Unicode text (a lone surrogate), before it is stored."""
+
+    def __init__(self, character: str, position: int) -> None:
+        self.character = character
+        self.position = position
+        super().__init__(
+            f"Message is not valid text: a lone surrogate ({character}) at character {position} "
+            "has no UTF-8 form (it often comes from a file that is not UTF-8). Convert the text "
+            "to UTF-8 and send it again."
+        )
+
+
 class UnknownPersonaError(AgentError, LookupError, ValueError):
     """Raised for a persona name that no built-in or user file defines.
 

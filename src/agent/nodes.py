@@ -18,6 +18,7 @@ from agent.content import require_readable
 from agent.context import DEFAULT_PERSONA, Context
 from agent.errors import EmptyMessageError, InvalidMessageError
 from agent.memory.archive import StoreArchive
+from agent.memory.text import require_valid_text
 from agent.models.failures import advice_for, describe_model, model_errors
 from agent.personas import Persona, get_persona
 from agent.retrieval.passages import cite, with_passages
@@ -51,6 +52,7 @@ def require_user_turn(messages: Sequence[BaseMessage]) -> None:
         raise InvalidMessageError("A turn must end with a user message ({'role': 'user', ...}).")
     if not message_text(messages[-1]).strip():
         raise EmptyMessageError()
+    require_valid_text(message_text(messages[-1]))
 
 
 def archive_evicted(runtime: Runtime[Context], start: int, evicted: list[BaseMessage]) -> None:

@@ -161,6 +161,89 @@ def test_thread_admin_on_a_real_database(url: str) -> None:
         assert bot_on(memory, "second")[0].transcript() == []
 
 
+# --- any thread id the API accepts works for the thread's whole life -------------------------
+
+THREAD_IDS = [
+    "session.42",
+    "ada@example.com",
+    "a/b:c",
+    "with space",
+    "ünï cødé 会话",
+    "%2E",  # must not meet "." (percent-encoding is injective)
+    ".",
+    "x" * 128,
+    "😀" * 128,  # 4 UTF-8 bytes each: the longest label an accepted id can make
+]
+
+
+@pytest.mark.parametrize("thread_id", THREAD_IDS)
+def test_any_accepted_thread_id_lives_through_evictions(any_url: str, thread_id: str) -> None:
+    with open_memory(any_url) as memory:
+        bot, model = bot_on(memory, thread_id, max_turns=1)
+        for text in ("one", "two", "three"):
+            assert bot.say(text) == f"You said: {text}"
+        assert texts(bot.transcript())[::2] == ["one", "two", "three"]
+        assert [t.id for t in list_threads(memory)] == [thread_id]
+        assert json.loads(export_thread(memory, thread_id))["thread"]["id"] == thread_id
+        assert delete_thread(memory, thread_id)
+        assert memory.archive.read(thread_id) == []
+        assert bot_on(memory, thread_id)[0].transcript() == []
+
+
+def test_transcripts_under_the_old_raw_namespace_are_still_found(any_url: str) -> None:
+    """Before `label()`, an id like 'ada@example.com' was its own namespace label."""
+    thread_id = "ada@example"  # no dot: the old layout accepted it as a label
+    with open_memory(any_url) as memory:
+        bot, _ = bot_on(memory, thread_id, max_turns=1)
+        for text in ("one", "two", "three"):
+            bot.say(text)
+        old, new = ("transcript", thread_id), ("transcript", "ada%40example")
+        entries = memory.store.search(new, limit=100)
+        assert len(entries) == 4
+        for item in entries:  # move them where the old version wrote them
+            memory.store.put(old, item.key, item.value)
+            memory.store.delete(new, item.key)
+        assert texts(bot.transcript())[::2] == ["one", "two", "three"]
+        bot.say("four")  # archives at the next positions, under the new label
+        assert texts(bot.transcript())[::2] == ["one", "two", "three", "four"]
+        assert delete_thread(memory, thread_id)
+        assert memory.store.search(old) == [] and memory.store.search(new) == []
+
+
+def test_plain_ids_keep_their_old_namespace() -> None:
+    import uuid
+
+    from agent.memory.archive import namespace
+
+    for plain in ("abc-123", str(uuid.uuid4()), "user_7~x"):
+        assert namespace(plain) == ("transcript", plain)
+
+
+@pytest.mark.parametrize(
+    ("thread_id", "problem"),
+    [
+        ("", "empty"),
+        ("   ", "blank"),
+        (42, "not a string"),
+        ("a\x00b", "control character"),
+        ("line\nbreak", "control character"),
+        ("\ud800", "lone surrogate"),
+        ("x" * 129, "longer than 128"),
+    ],
+)
+def test_ids_the_memory_cannot_keep_are_refused_at_construction(
+    thread_id: object, problem: str
+) -> None:
+    from agent.memory import InvalidThreadIdError
+
+    with open_memory("memory") as memory:
+        with pytest.raises(InvalidThreadIdError, match=problem):
+            Chatbot(thread_id=thread_id, chat_model=FakeChat(), memory=memory)  # type: ignore[arg-type]
+        with pytest.raises(InvalidThreadIdError, match=problem):
+            get_thread(memory, thread_id)  # type: ignore[arg-type]
+        assert list_threads(memory) == []
+
+
 # --- where the database is, and setting it up ----------------------------------------------------
 
 

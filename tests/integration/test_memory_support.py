@@ -123,6 +123,48 @@ def unwritable(path: Path) -> Iterator[None]:
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
+@contextmanager
+def failing_writes(memory: Any, table: str, column: str, prefix: str) -> Iterator[None]:
+    """Make the database itself refuse writes to `table` where `column` starts with `prefix`.
+
+    A trigger raising 'injected' (SQLite and PostgreSQL alike): a real failure of the real
+    database, for as long as the block lasts.
+    """
+    condition = f"NEW.{column} LIKE '{prefix}%'"
+    if memory.kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(memory.location.target) as conn:
+            for event in ("INSERT", "UPDATE"):
+                conn.execute(
+                    f"CREATE TRIGGER refuse_{event} BEFORE {event} ON {table} WHEN {condition} "
+                    "BEGIN SELECT RAISE(ABORT, 'injected'); END"
+                )
+        try:
+            yield
+        finally:
+            with sqlite3.connect(memory.location.target) as conn:
+                conn.executescript("DROP TRIGGER refuse_INSERT; DROP TRIGGER refuse_UPDATE;")
+        return
+    import psycopg
+
+    with psycopg.connect(memory.location.target, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'injected'; END $$"
+        )
+        conn.execute(
+            f"CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW "
+            f"WHEN ({condition}) EXECUTE FUNCTION refuse()"
+        )
+    try:
+        yield
+    finally:
+        with psycopg.connect(memory.location.target, autocommit=True) as conn:
+            conn.execute(f"DROP TRIGGER refuse ON {table}")
+            conn.execute("DROP FUNCTION refuse()")
+
+
 # --- replies a test can check -----------------------------------------------------------------
 
 

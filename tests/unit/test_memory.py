@@ -31,8 +31,12 @@ from agent.memory.config import redact
 from agent.memory.locking import lock_key
 from agent.memory.threads import (
     THREADS,
+    begin_turn,
+    end_turn,
     export_markdown,
     merge_transcript,
+    new_record,
+    now,
     title_from,
     updated_record,
 )
@@ -269,3 +273,40 @@ def test_two_threads_in_one_process_take_turns_on_one_thread() -> None:
     assert saved[1] == f"You said: {saved[0]}" and saved[3] == f"You said: {saved[2]}"
     humans_seen = sorted(sum(m.type == "human" for m in call) for call in model.calls)
     assert humans_seen == [1, 2]  # the second turn saw the first: no lost update
+
+
+# --- per-turn bookkeeping ---------------------------------------------------------------------
+
+
+def exchange(n: int) -> list[BaseMessage]:
+    return [HumanMessage(f"q{n}", id=f"q{n}"), AIMessage(f"a{n}", id=f"a{n}")]
+
+
+def test_begin_turn_titles_a_new_thread_and_reads_an_existing_one() -> None:
+    memory = open_memory("memory")
+    record = begin_turn(memory, "t", "Hello  there", "tutor")
+    assert (record["title"], record["persona"], record["messages"]) == ("Hello there", "tutor", 0)
+    end_turn(memory, "t", record, {"messages": exchange(1), "archived": 0, "persona": "tutor"})
+    again = begin_turn(memory, "t", "other", None)
+    assert (again["title"], again["messages"]) == ("Hello there", 2)
+
+
+def test_end_turn_saves_the_count_and_forgets_a_thread_left_empty() -> None:
+    memory = open_memory("memory")
+    record = new_record("hi", None, now())
+    end_turn(memory, "t", record, {"messages": exchange(2), "archived": 4})
+    assert get_thread(memory, "t").messages == 6
+    stored = dict(memory.store.get(THREADS, "t").value)  # type: ignore[union-attr]
+    end_turn(memory, "t", stored, {"messages": []})
+    assert memory.store.get(THREADS, "t") is None
+
+
+def test_a_turn_that_saved_nothing_writes_nothing() -> None:
+    """A rolled-back or refused turn leaves the record alone (a read-only file stays unwritten)."""
+    memory = open_memory("memory")
+    end_turn(memory, "t", new_record("hi", None, now()), {"messages": exchange(1)})
+    stored = dict(memory.store.get(THREADS, "t").value)  # type: ignore[union-attr]
+    end_turn(memory, "t", stored, {"messages": exchange(1), "persona": stored["persona"]})
+    assert memory.store.get(THREADS, "t").value == stored  # type: ignore[union-attr]
+    end_turn(memory, "new", new_record("x", None, now()), {"messages": []})
+    assert memory.store.get(THREADS, "new") is None

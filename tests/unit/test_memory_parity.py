@@ -1,6 +1,6 @@
 """Every sync/async twin of the memory layer, each behaviour run through both sides.
 
-The async twins of threads/archive/prune are derived (the sync code in a worker thread); the
+The async twins of archive/prune are derived (the sync code in a worker thread); the
 lock's twins share every rule but wait differently, so each behaviour runs on both. A test
 lists every `a*` method or function of the memory modules, so a new twin cannot skip this file.
 """
@@ -25,8 +25,6 @@ from tests.integration.test_memory_support import unwritable
 
 # Every async twin of the memory layer and the sync function it must behave like.
 TWINS = {
-    "threads.abegin_turn": "threads.begin_turn",
-    "threads.aend_turn": "threads.end_turn",
     "StoreArchive.aread": "StoreArchive.read",
     "StoreArchive.adelete": "StoreArchive.delete",
     "Memory.aprune": "Memory.prune",
@@ -231,43 +229,6 @@ async def test_an_unwritable_lock_directory_is_a_lock_error_naming_it(
 
 def exchange(n: int) -> list[Any]:
     return [HumanMessage(f"q{n}", id=f"q{n}"), AIMessage(f"a{n}", id=f"a{n}")]
-
-
-async def test_begin_turn_titles_a_new_thread_and_reads_an_existing_one(api: Sync | Async) -> None:
-    memory = open_memory("memory")
-    record = await api.call(
-        threads.begin_turn, threads.abegin_turn, memory, "t", "Hello  there", "tutor"
-    )
-    assert (record["title"], record["persona"], record["messages"]) == ("Hello there", "tutor", 0)
-    threads.end_turn(memory, "t", record, {"messages": exchange(1), "archived": 0})
-    again = await api.call(threads.begin_turn, threads.abegin_turn, memory, "t", "other", None)
-    assert (again["title"], again["messages"]) == ("Hello there", 2)
-
-
-async def test_end_turn_saves_the_count_or_forgets_an_empty_thread(api: Sync | Async) -> None:
-    memory = open_memory("memory")
-    record = threads.new_record("hi", None, threads.now())
-    values = {"messages": exchange(2), "archived": 4}
-    await api.call(threads.end_turn, threads.aend_turn, memory, "t", record, values)
-    assert threads.get_thread(memory, "t").messages == 6
-    await api.call(threads.end_turn, threads.aend_turn, memory, "t", record, {"messages": []})
-    assert memory.store.get(threads.THREADS, "t") is None
-
-
-async def test_end_turn_prunes_when_due(api: Sync | Async, tmp_path: Path) -> None:
-    from agent import Chatbot
-    from tests.fakes import FakeChat
-
-    with open_memory(str(tmp_path / "db.sqlite"), keep_checkpoints=1, prune_every=1000) as memory:
-        bot = Chatbot(thread_id="t", chat_model=FakeChat(), memory=memory)
-        for n in range(3):
-            bot.say(f"turn {n}")
-        before = len(list(memory.checkpointer.list(bot.config)))
-        memory.prune_every = 1  # due at every exchange from now on
-        record = threads.begin_turn(memory, "t", "", None)
-        values = bot.graph.get_state(bot.config).values
-        await api.call(threads.end_turn, threads.aend_turn, memory, "t", record, values)
-        assert len(list(memory.checkpointer.list(bot.config))) == 1 < before
 
 
 async def test_archive_reads_the_first_count_in_order_and_deletes(api: Sync | Async) -> None:

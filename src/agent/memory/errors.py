@@ -94,6 +94,21 @@ class ReplyNotSavedError(DatabaseError):
         self.where, self.detail, self.advice = cause.where, cause.detail, cause.advice
 
 
+def unsaved(error: Exception, reply: str) -> Exception:
+    """The error to report for a failed turn: a database failure after a streamed reply says so.
+
+    Args:
+        error: What made the turn fail.
+        reply: The text already streamed to the reader ('' if none).
+
+    Returns:
+        A `ReplyNotSavedError` for a database failure once text was streamed, else `error`.
+    """
+    if reply and isinstance(error, DatabaseError) and not isinstance(error, ReplyNotSavedError):
+        return ReplyNotSavedError(reply, error)
+    return error
+
+
 # --- locks -----------------------------------------------------------------------------------
 
 
@@ -114,20 +129,23 @@ class ThreadBusyError(LockError):
 
 
 class LockUnavailableError(LockError):
-    """Raised when the lock itself cannot be taken (lock directory, lock connection)."""
+    """Raised when the lock itself cannot be taken (lock directory, lock connection).
 
-    def __init__(self, thread_id: str, what: str, error: object) -> None:
-        self.thread_id = thread_id
+    `subject` is what needed it: a thread id for a turn, or "the schema setup".
+    """
+
+    def __init__(self, subject: str, what: str, error: object) -> None:
+        self.subject = subject
         self.what = what
         self.detail = _one_line(error)
-        super().__init__(
-            f"Cannot lock thread {thread_id} for this turn: the {what} failed ({self.detail}). "
-            "Nothing was sent or saved. Make the lock directory writable (it sits beside the "
-            "database file), or check that the database server is reachable."
+        fix = (
+            "Make that directory writable (it sits beside the database file)."
             if "lock file" in what
-            else f"Cannot lock thread {thread_id} for this turn: the {what} failed "
-            f"({self.detail}). Nothing was sent or saved. Check that the database server is "
-            "reachable, then try again."
+            else "Check that the database server is reachable, then try again."
+        )
+        named = subject if subject.startswith("the ") else f"thread {subject}"
+        super().__init__(
+            f"Cannot lock {named}: the {what} failed ({self.detail}). Nothing was saved. {fix}"
         )
 
 

@@ -14,8 +14,9 @@ from psycopg_pool import ConnectionPool
 
 from agent.memory.config import Location
 from agent.memory.errors import DatabaseUnavailableError
+from agent.memory.failures import database_errors
 from agent.memory.locking import AdvisoryLocks, ThreadLocks, lock_key
-from agent.memory.savers import Memory, ThreadedAsyncSaver
+from agent.memory.savers import Memory, ThreadedAsyncSaver, TypedErrorsSaver, TypedErrorsStore
 
 CONNECT_TIMEOUT = 10
 POOL_SIZE = 20
@@ -45,8 +46,12 @@ def lock_connection(location: Location) -> Any:
     )
 
 
-class PostgresCheckpointer(ThreadedAsyncSaver, PostgresSaver):
-    """PostgresSaver (on a connection pool) that also serves async runs."""
+class PostgresCheckpointer(ThreadedAsyncSaver, TypedErrorsSaver, PostgresSaver):
+    """PostgresSaver (on a connection pool) that also serves async runs and raises typed errors."""
+
+
+class PostgresTranscriptStore(TypedErrorsStore, PostgresStore):
+    """PostgresStore (on the same pool) that raises typed errors."""
 
 
 POSTGRES_PRUNE = (
@@ -154,12 +159,14 @@ def open_postgres(location: Location, *, setup: bool) -> Memory:
         )
         pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         saver = PostgresCheckpointer(pool)
-        store = PostgresStore(pool)
+        store = PostgresTranscriptStore(pool)
+        saver.location = store.location = location
         locks = ThreadLocks(AdvisoryLocks(lambda: lock_connection(location), location.describe()))
         memory = Memory(location, saver, store, locks, closers=[pool.close, locks.close])
         if setup:
             try:
-                migrate_postgres(direct, saver, store)
+                with database_errors(location):
+                    migrate_postgres(direct, saver, store)
             except BaseException:
                 memory.close()
                 raise

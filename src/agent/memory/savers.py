@@ -17,7 +17,7 @@ import os
 import sqlite3
 import sys
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -37,9 +37,15 @@ from langgraph.store.base import BaseStore, Op, Result
 from langgraph.store.memory import InMemoryStore
 from langgraph.store.sqlite import SqliteStore
 
+from agent.errors import AgentError
 from agent.memory.archive import StoreArchive
 from agent.memory.config import Kind, Location, parse_location
-from agent.memory.errors import DatabaseUnavailableError
+from agent.memory.errors import (
+    DatabaseFileError,
+    DatabaseUnavailableError,
+    LockUnavailableError,
+)
+from agent.memory.failures import NOT_A_DATABASE_ADVICE, database_errors
 from agent.memory.locking import FileLocks, ThreadLocks
 from agent.memory.pruning import prune_saver
 
@@ -98,11 +104,72 @@ class ThreadedAsyncSaver(BaseCheckpointSaver[str]):
         await asyncio.to_thread(self.delete_thread, thread_id)
 
 
-class SqliteCheckpointer(ThreadedAsyncSaver, SqliteSaver):
-    """SqliteSaver that also serves async runs."""
+class TypedErrorsSaver(BaseCheckpointSaver[str]):
+    """Checkpoint calls that raise `DatabaseError`s naming `location`, never driver errors."""
+
+    location = Location("memory", "memory")  # open_memory sets the real one
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """`get_tuple`, typed errors."""
+        with database_errors(self.location):
+            return super().get_tuple(config)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """`list`, typed errors."""
+        with database_errors(self.location):
+            yield from super().list(config, filter=filter, before=before, limit=limit)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """`put`, typed errors."""
+        with database_errors(self.location):
+            return super().put(config, checkpoint, metadata, new_versions)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """`put_writes`, typed errors."""
+        with database_errors(self.location):
+            super().put_writes(config, writes, task_id, task_path)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """`delete_thread`, typed errors."""
+        with database_errors(self.location):
+            super().delete_thread(thread_id)
 
 
-class SqliteTranscriptStore(SqliteStore):
+class TypedErrorsStore(BaseStore):
+    """Store calls that raise `DatabaseError`s naming `location` (every call goes via batch)."""
+
+    location = Location("memory", "memory")  # open_memory sets the real one
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """`batch`, typed errors."""
+        with database_errors(self.location):
+            return super().batch(ops)  # type: ignore[safe-super]
+
+
+class SqliteCheckpointer(ThreadedAsyncSaver, TypedErrorsSaver, SqliteSaver):
+    """SqliteSaver that also serves async runs and raises typed errors."""
+
+
+class SqliteTranscriptStore(TypedErrorsStore, SqliteStore):
     """SqliteStore that also serves async runs (the stock one raises on async calls)."""
 
     async def abatch(self, ops: Any) -> list[Result]:
@@ -156,7 +223,8 @@ class Memory:
 
     def prune(self, thread_id: str) -> None:
         """Drop all but the thread's newest checkpoints (hold the thread's lock meanwhile)."""
-        prune_saver(self.checkpointer, thread_id, self.keep_checkpoints)
+        with database_errors(self.location):
+            prune_saver(self.checkpointer, thread_id, self.keep_checkpoints)
 
     def prune_due(self, message_count: int) -> bool:
         """Whether a turn that brought the thread to `message_count` messages should prune.
@@ -270,8 +338,12 @@ def _connect_sqlite(path: Path, *, autocommit: bool) -> sqlite3.Connection:
 @contextlib.contextmanager
 def _migration_file_lock(directory: Path) -> Iterator[None]:
     """An exclusive flock for schema setup, so two processes never run it at once."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / "migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / "migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        what = f"lock file in {directory}"
+        raise LockUnavailableError("the schema setup", what, error) from error
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -279,26 +351,65 @@ def _migration_file_lock(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _create_sqlite(path: Path) -> None:
+    """Create a new database whole: schema written to a temporary file, then renamed into place.
+
+    So `agent.db` never exists empty by our doing, and a 0-byte file found there is refused (a
+    failed copy or a full disk, not a database to start afresh in).
+    """
+    temporary = path.with_name(f"{path.name}.creating-{os.getpid()}")
+    temporary.unlink(missing_ok=True)
+    conn = _connect_sqlite(temporary, autocommit=True)
+    try:
+        SqliteSaver(conn).setup()
+        SqliteStore(conn).setup()
+    finally:
+        conn.close()  # checkpoints the write-ahead log into the file
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename survives a power cut
+    finally:
+        os.close(directory)
+
+
+def _require_usable_file(path: Path, location: Location) -> None:
+    """Refuse an existing database file that is empty (it would silently become a new one)."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise DatabaseFileError(
+            location.describe(), "the file is empty (0 bytes)", NOT_A_DATABASE_ADVICE
+        )
+
+
 def _open_sqlite(location: Location) -> Memory:
     """SQLite saver and store on two connections to one WAL file, set up under a file lock."""
     path = Path(location.target)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        saver_conn = _connect_sqlite(path, autocommit=False)
-        store_conn = _connect_sqlite(path, autocommit=True)
-    except (OSError, sqlite3.Error) as error:
+        with database_errors(location), _migration_file_lock(sqlite_lock_dir(path)):
+            _require_usable_file(path, location)
+            if not path.exists():
+                _create_sqlite(path)
+            return _sqlite_memory(path, location)
+    except OSError as error:
+        if isinstance(error, AgentError):  # DatabaseUnavailableError is a ConnectionError
+            raise
         raise DatabaseUnavailableError(location.describe(), error, location.advice()) from error
-    saver = SqliteCheckpointer(saver_conn)
-    store = SqliteTranscriptStore(store_conn)
+
+
+def _sqlite_memory(path: Path, location: Location) -> Memory:
+    """The memory on an existing database file (its schema upgraded if needed)."""
+    saver = SqliteCheckpointer(_connect_sqlite(path, autocommit=False))
+    store = SqliteTranscriptStore(_connect_sqlite(path, autocommit=True))
+    saver.location = store.location = location
     locks = ThreadLocks(FileLocks(sqlite_lock_dir(path)))
     memory = Memory(
-        location, saver, store, locks, closers=[saver_conn.close, store_conn.close, locks.close]
+        location, saver, store, locks, closers=[saver.conn.close, store.conn.close, locks.close]
     )
     try:
-        with _migration_file_lock(sqlite_lock_dir(path)):
-            saver.setup()
-            store.setup()
-    except (OSError, sqlite3.Error) as error:
+        saver.setup()
+        store.setup()
+    except BaseException:
         memory.close()
-        raise DatabaseUnavailableError(location.describe(), error, location.advice()) from error
+        raise
     return memory

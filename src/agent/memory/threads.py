@@ -8,7 +8,6 @@ and updating its record heals at the thread's next turn.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from agent.fences import with_fences_closed
 from agent.memory.errors import ThreadNotFoundError
 from agent.memory.savers import Memory
+from agent.memory.text import from_stored, require_thread_id, to_stored
 
 THREADS = ("threads",)
 TITLE_LENGTH = 60
@@ -124,38 +124,37 @@ def begin_turn(memory: Memory, thread_id: str, text: str, persona: str | None) -
     Nothing is written before the model call, so a first turn's time to first token pays for
     no database commit; a turn that dies before `end_turn` saved nothing either (durability exit).
     """
-    item = memory.store.get(THREADS, thread_id)
-    return dict(item.value) if item is not None else new_record(text, persona, now())
-
-
-async def abegin_turn(
-    memory: Memory, thread_id: str, text: str, persona: str | None
-) -> dict[str, Any]:
-    """Async `begin_turn`: the same code in a worker thread, so the two cannot drift."""
-    return await asyncio.to_thread(begin_turn, memory, thread_id, text, persona)
+    record = read_record(memory, thread_id)
+    return record if record is not None else new_record(text, persona, now())
 
 
 def end_turn(
     memory: Memory, thread_id: str, record: Mapping[str, Any], values: Mapping[str, Any]
 ) -> None:
-    """Save the record (count from the saved state; none if nothing was saved); prune when due."""
+    """Save the record (count from the saved state) if the turn changed it; prune when due.
+
+    A turn that saved nothing (rolled back, or the database refused it) writes nothing either:
+    the stored record still matches the state, and a read-only database is not written twice.
+    """
     if is_empty(values):
-        memory.store.delete(THREADS, thread_id)
+        if record.get("messages"):  # a stored record (new ones start at 0) of a thread now empty
+            memory.store.delete(THREADS, thread_id)
         return
     updated = updated_record(record, values, now())
-    memory.store.put(THREADS, thread_id, updated)
+    if (updated["messages"], updated["persona"]) == (record.get("messages"), record.get("persona")):
+        return
+    memory.store.put(THREADS, thread_id, to_stored(updated))
     if memory.prune_due(updated["messages"]):
         memory.prune(thread_id)
 
 
-async def aend_turn(
-    memory: Memory, thread_id: str, record: Mapping[str, Any], values: Mapping[str, Any]
-) -> None:
-    """Async `end_turn`: the same code in a worker thread, so the two cannot drift."""
-    await asyncio.to_thread(end_turn, memory, thread_id, record, values)
-
-
 # --- reading ----------------------------------------------------------------------------------
+
+
+def read_record(memory: Memory, thread_id: str) -> dict[str, Any] | None:
+    """The thread's stored record, or None."""
+    item = memory.store.get(THREADS, thread_id)
+    return None if item is None else from_stored(item.value)
 
 
 def saved_values(memory: Memory, thread_id: str) -> dict[str, Any] | None:
@@ -166,6 +165,7 @@ def saved_values(memory: Memory, thread_id: str) -> dict[str, Any] | None:
 
 def transcript(memory: Memory, thread_id: str) -> list[BaseMessage]:
     """The whole conversation: archived messages then the window, in order, no duplicates."""
+    require_thread_id(thread_id)
     values = saved_values(memory, thread_id) or {}
     archived = memory.archive.read(thread_id, int(values.get("archived", 0)))
     return merge_transcript(archived, values.get("messages", []))
@@ -176,7 +176,7 @@ def list_threads(memory: Memory, limit: int | None = None) -> list[ThreadInfo]:
     records: dict[str, Mapping[str, Any]] = {}
     offset, page = 0, 500
     while batch := memory.store.search(THREADS, limit=page, offset=offset):
-        records.update((item.key, item.value) for item in batch)
+        records.update((item.key, from_stored(item.value)) for item in batch)
         offset += page
     infos = [_checked(memory, thread_id, record) for thread_id, record in records.items()]
     listed = sorted((i for i in infos if i is not None), key=lambda i: i.updated_at, reverse=True)
@@ -195,8 +195,8 @@ def _checked(memory: Memory, thread_id: str, record: Mapping[str, Any]) -> Threa
 
 def get_thread(memory: Memory, thread_id: str) -> ThreadInfo:
     """One thread's info; ThreadNotFoundError if it has no saved conversation."""
-    item = memory.store.get(THREADS, thread_id)
-    info = _checked(memory, thread_id, item.value) if item is not None else None
+    record = read_record(memory, require_thread_id(thread_id))
+    info = _checked(memory, thread_id, record) if record is not None else None
     if info is None:
         values = saved_values(memory, thread_id)
         if not values or not values.get("messages"):
@@ -215,7 +215,7 @@ def delete_thread(memory: Memory, thread_id: str) -> bool:
     Holds the thread's lock, so a turn in progress finishes first. The record goes last: a
     deletion cut short still lists the thread, and deleting again completes it.
     """
-    with memory.thread_lock(thread_id):
+    with memory.thread_lock(require_thread_id(thread_id)):
         existed = (
             memory.store.get(THREADS, thread_id) is not None
             or saved_values(memory, thread_id) is not None
