@@ -148,6 +148,12 @@ def test_chat_in_a_real_terminal(screen: Screen) -> None:
     assert partial
     first_words = " ".join(partial.split()[:3])
     assert first_words in " ".join(history.split())  # what was saved is what the screen showed
+    # Before /history, each reply is in the scrollback once: the live region redrew it in
+    # place many times, and a real terminal must show none of those redraws (issue 11.11).
+    for reply in (messages[1].text, partial):
+        plain = " ".join(re.sub(r"[*_`#>]", "", reply).split())
+        opening = " ".join(plain.split()[:4])  # as often on screen as in the reply itself
+        assert " ".join(stopped.split()).count(opening) == plain.count(opening), stopped
 
     # Resuming shows where the conversation was: its last exchange, the reply marked.
     screen.tmux("kill-session", "-t", "chat")
