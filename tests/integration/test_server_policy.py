@@ -90,6 +90,7 @@ REJECTED_SETTINGS = [
     ({"max_turns": 11}, 422, "AGENT_MAX_TURNS"),
     ({"persona_vars": {"user_name": "y" * 5000}}, 422, "AGENT_SERVER_MAX_MESSAGE_BYTES"),
     ({"base_url": "http://attacker.example"}, 422, "'base_url'"),
+    ({"max_turn": 3}, 422, "'max_turn' (did you mean 'max_turns'?)"),
 ]
 
 
@@ -105,6 +106,7 @@ REJECTED_SETTINGS = [
         "wide-window",
         "huge-persona-vars",
         "server-only-setting",
+        "misspelt-setting",
     ],
 )
 async def test_run_settings_outside_the_policy_are_refused_before_anything_is_stored(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.context import Context
-from agent.errors import SettingError
+from agent.errors import SettingError, with_suggestion
 from agent.settings import read
 
 CLIENT_SETTINGS = frozenset(
@@ -148,7 +148,8 @@ class ServerPolicy:
         unknown = sorted(set(settings) - CLIENT_SETTINGS)
         if strict and unknown:
             raise PolicyError(
-                f"Unknown or server-only setting(s) {', '.join(map(repr, unknown))}: clients "
+                f"Unknown or server-only setting(s) "
+                f"{', '.join(with_suggestion(name, CLIENT_SETTINGS) for name in unknown)}: clients "
                 f"of this server may set {', '.join(sorted(CLIENT_SETTINGS))}."
             )
         for name, value in settings.items():
