@@ -23,6 +23,7 @@ BENCHES = [
     "server_overhead",
     "measurement_model",
     "web_latency",
+    "embeddings",
 ]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -121,3 +123,36 @@ def test_missing_weights_package_says_how_to_install_it(monkeypatch: pytest.Monk
         embeddings.bundled_model_path()
     with pytest.raises(ImportError, match="--no-deps"):
         embeddings.MiniLMEmbeddings().embed_query("anything")
+
+
+
+BLAS_THREADS_AFTER_LOAD = """
+import json
+from threadpoolctl import threadpool_info
+from agent.retrieval.embeddings import load_model
+threads = lambda: [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+before = threads()
+load_model()
+print(json.dumps([before, threads()]))
+"""
+
+
+@pytest.mark.parametrize(("variable", "expected"), [(None, [1]), ("OPENBLAS_NUM_THREADS", [2])])
+def test_loading_the_model_makes_blas_single_threaded_unless_the_user_chose(
+    variable: str | None, expected: list[int]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in embeddings.THREAD_VARIABLES}
+    if variable:
+        env[variable] = "2"
+    result = subprocess.run(
+        [sys.executable, "-c", BLAS_THREADS_AFTER_LOAD],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    before, after = json.loads(result.stdout)
+    assert len(before) == 1, "one BLAS library expected (numpy's): the check could not fail"
+    if variable is None and before == [1]:
+        pytest.skip("BLAS starts on one thread here (one core): the change cannot be seen")
+    assert after == expected
