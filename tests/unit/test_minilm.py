@@ -125,7 +125,6 @@ def test_missing_weights_package_says_how_to_install_it(monkeypatch: pytest.Monk
         embeddings.MiniLMEmbeddings().embed_query("anything")
 
 
-
 BLAS_THREADS_AFTER_LOAD = """
 import json
 from threadpoolctl import threadpool_info

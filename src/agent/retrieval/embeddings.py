@@ -62,7 +62,7 @@ def use_one_blas_thread() -> None:
     """
     if any(os.environ.get(name) for name in THREAD_VARIABLES):
         return
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     threadpool_limits(limits=1, user_api="blas")
 
