@@ -11,8 +11,8 @@ from langchain_core.messages import AIMessage
 from langchain_openai import ChatOpenAI
 from openai import OpenAI
 
-from agent import Chatbot
-from agent.models import chat_model
+from agent import Chatbot, Context
+from agent.models import EmbeddedBackend
 from agent.models.embedded import shared_server
 from bench.common import Row, ratio
 
@@ -39,7 +39,9 @@ def user_message(turn: int) -> str:
 
 def capped_model(max_reply_tokens: int) -> ChatOpenAI:
     """The project's embedded ChatOpenAI, deterministic and with short replies."""
-    model = chat_model(None, 0.0, max_reply_tokens=max_reply_tokens)
+    model = EmbeddedBackend().chat_model(
+        Context(temperature=0.0, max_reply_tokens=max_reply_tokens)
+    )
     assert isinstance(model, ChatOpenAI), "the benchmarks need the embedded backend"
     return model
 

@@ -19,6 +19,7 @@ BENCHES = [
     "memory_growth",
     "memory_concurrency",
     "embedded_model",
+    "reply_loops",
     "cold_start",
     "server_overhead",
     "measurement_model",

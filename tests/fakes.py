@@ -48,6 +48,7 @@ class FakeChat(BaseChatModel):
     fail_after_chunks: int | None = None
     pause_after: int | None = None  # stream this many chunks, then wait for resume()
     produced: int = 0  # chunks streamed so far, over all calls
+    finish: dict[str, Any] = Field(default_factory=dict)  # the last chunk's response_metadata
     calls: list[list[BaseMessage]] = Field(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _resume: threading.Event = PrivateAttr(default_factory=threading.Event)
@@ -79,13 +80,16 @@ class FakeChat(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         text = "".join(c.text for c in self._chunks(messages))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        reply = AIMessage(content=text, response_metadata=dict(self.finish))
+        return ChatResult(generations=[ChatGeneration(message=reply)])
 
     def _chunks(self, messages: list[BaseMessage]) -> Iterator[AIMessageChunk]:
-        for number, piece in enumerate(pieces(self._record(messages), self.chunk_size)):
+        parts = pieces(self._record(messages), self.chunk_size)
+        for number, piece in enumerate(parts):
             if self.fail_after_chunks is not None and number >= self.fail_after_chunks:
                 raise ConnectionError("fake model dropped the connection")
-            yield AIMessageChunk(content=piece)
+            last = number == len(parts) - 1
+            yield AIMessageChunk(content=piece, response_metadata=dict(self.finish) if last else {})
 
     def _stream(
         self,

@@ -273,3 +273,43 @@ class ModelRequestError(ModelError):
 
     summary = "The model server rejected the request"
     advice = "Check the model name and settings (docs/models.md)."
+
+
+# --- a run's model settings the backend cannot honour: clear before anything is sent ---------
+
+
+class UnsupportedModelError(AgentError, ValueError):
+    """Raised when a run names a model its backend does not serve (e.g. `-m` on the embedded)."""
+
+    def __init__(self, backend: str, asked: str, serves: str, how: str) -> None:
+        self.backend = backend
+        self.asked = asked
+        super().__init__(f"The {backend} serves {serves}; it cannot answer as {asked!r}. {how}")
+
+
+class ReplyCapError(AgentError, ValueError):
+    """Raised for a reply cap that would leave the window too little of the model's context."""
+
+    def __init__(self, cap: int, context: int, most: int, backend: str) -> None:
+        self.cap = cap
+        self.most = most
+        super().__init__(
+            f"max_reply_tokens={cap} does not fit the {backend}: one conversation has {context} "
+            f"tokens of context and the system prompt and history keep at least {context - most}"
+            f". Use at most {most}, or give each conversation more context (AGENT_CONTEXT_SIZE)."
+        )
+
+
+class ToolsUnsupportedError(AgentError, ValueError):
+    """Raised when tools are offered to a model that cannot call them (they would be dropped)."""
+
+    TOOL_MODELS = (
+        "Use a model that can call tools: any OpenAI model (OPENAI_API_KEY), an Anthropic or "
+        "Gemini model, or an Ollama model with tool support (e.g. OPENAI_BASE_URL="
+        "http://localhost:11434/v1 AGENT_MODEL=qwen2.5:1.5b), or a GGUF whose chat template "
+        "supports tools (AGENT_MODEL_PATH). See docs/models.md."
+    )
+
+    def __init__(self, backend: str, why: str) -> None:
+        self.backend = backend
+        super().__init__(f"The {backend} cannot call tools ({why}). {self.TOOL_MODELS}")

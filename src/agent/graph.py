@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.retrievers import BaseRetriever
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -16,18 +15,8 @@ from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
 from agent.context import Context
-from agent.models import chat_model as configured_chat_model
-from agent.models import window_budget
-from agent.models.tokens import token_counter as configured_token_counter
-from agent.nodes import (
-    BudgetFactory,
-    CounterFactory,
-    ModelFactory,
-    Tool,
-    make_call_model,
-    make_trim,
-    route_after_model,
-)
+from agent.models import Backend, backend_for
+from agent.nodes import Tool, make_call_model, make_trim, route_after_model
 from agent.retrieval.node import make_retrieve, passage_reserve
 from agent.state import InputState, State
 from agent.window import TokenCounter
@@ -35,40 +24,9 @@ from agent.window import TokenCounter
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 
-def _model_factory(chat_model: BaseChatModel | None) -> ModelFactory:
-    """Use the given model for every run, or build the configured one per run's settings."""
-    if chat_model is not None:
-        return lambda context: chat_model
-    return lambda context: configured_chat_model(
-        context.model,
-        context.temperature,
-        max_reply_tokens=context.max_reply_tokens,
-        window_tokens=context.max_tokens,
-    )
-
-
-def _counter_factory(
-    chat_model: BaseChatModel | None, token_counter: TokenCounter | None
-) -> CounterFactory:
-    """Count with the given counter, an approximation for injected models, or the backend's."""
-    if token_counter is not None:
-        return lambda context: token_counter
-    if chat_model is not None:
-        return lambda context: count_tokens_approximately
-    return lambda context: configured_token_counter(context.model, window_tokens=context.max_tokens)
-
-
-def _budget_factory(chat_model: BaseChatModel | None) -> BudgetFactory:
-    """The run's max_tokens, or for the configured backend its default (embedded: slot size)."""
-    if chat_model is not None:
-        return lambda context: context.max_tokens
-    return lambda context: window_budget(
-        context.max_tokens, context.max_reply_tokens, context.model
-    )
-
-
 def builder(
     *,
+    backend: Backend | None = None,
     chat_model: BaseChatModel | None = None,
     token_counter: TokenCounter | None = None,
     tools: Sequence[Tool] = (),
@@ -78,16 +36,32 @@ def builder(
 
     `START -> trim -> [retrieve ->] call_model -> END`, and with tools a loop
     `call_model -> tools -> call_model` until the model answers without calling a tool.
+
+    Args:
+        backend: Where replies come from (default: the one the environment configures, see
+            `agent.models.resolve_backend`); it also sizes the window and caps replies.
+        chat_model: Any LangChain chat model instead of a backend (tests pass fakes).
+        token_counter: How to count the window's tokens for `chat_model` (default: about
+            4 characters a token).
+        tools: Tools the model may call (needs a model that can call tools).
+        retriever: Adds a `retrieve` node that puts passages into the prompt.
+
+    Returns:
+        The uncompiled `StateGraph`; building it starts no model.
+
+    Raises:
+        TypeError: If both `backend` and `chat_model` (or `token_counter`) are given.
+        ValueError: If the environment names an impossible backend.
+
+    Example:
+        >>> from agent.graph import builder
+        >>> graph = builder().compile()  # what graphs/chatbot.py serves
     """
+    models = backend_for(backend, chat_model, token_counter)
     graph = StateGraph(State, input_schema=InputState, context_schema=Context)
-    graph.add_node(
-        make_trim(
-            _counter_factory(chat_model, token_counter),
-            _budget_factory(chat_model),
-            reserved_tokens=passage_reserve() if retriever is not None else 0,
-        )
-    )
-    graph.add_node(make_call_model(_model_factory(chat_model), tools))
+    reserved = passage_reserve() if retriever is not None else 0
+    graph.add_node(make_trim(models, reserved_tokens=reserved))
+    graph.add_node(make_call_model(models, tools))
     graph.add_edge(START, "trim")
     if retriever is None:
         graph.add_edge("trim", "call_model")
@@ -106,6 +80,7 @@ def builder(
 
 def build_graph(
     *,
+    backend: Backend | None = None,
     chat_model: BaseChatModel | None = None,
     checkpointer: BaseCheckpointSaver[Any] | None = None,
     store: BaseStore | None = None,
@@ -113,7 +88,27 @@ def build_graph(
     tools: Sequence[Tool] = (),
     retriever: BaseRetriever | None = None,
 ) -> Graph:
-    """A compiled graph for Python use; evicted messages go to `store` (in memory by default)."""
+    """A compiled graph for Python use; evicted messages go to `store` (in memory by default).
+
+    Args:
+        backend: Where replies come from (default: the environment's; see `builder`).
+        chat_model: Any LangChain chat model instead of a backend.
+        checkpointer: Where threads are saved (None: nowhere, one run at a time).
+        store: Where the transcript archive lives (default: in memory).
+        token_counter: How to count tokens for `chat_model`.
+        tools: Tools the model may call.
+        retriever: Adds a `retrieve` node.
+
+    Returns:
+        The compiled graph.
+
+    Raises:
+        TypeError: If both `backend` and `chat_model` (or `token_counter`) are given.
+    """
     return builder(
-        chat_model=chat_model, token_counter=token_counter, tools=tools, retriever=retriever
+        backend=backend,
+        chat_model=chat_model,
+        token_counter=token_counter,
+        tools=tools,
+        retriever=retriever,
     ).compile(checkpointer=checkpointer, store=store if store is not None else InMemoryStore())

@@ -19,18 +19,17 @@ from agent.context import DEFAULT_PERSONA, Context
 from agent.errors import EmptyMessageError, InvalidMessageError
 from agent.memory.archive import StoreArchive
 from agent.memory.text import require_valid_text
+from agent.models.backend import Backend
 from agent.models.failures import advice_for, describe_model, model_errors
+from agent.models.replies import mark_cut
 from agent.personas import Persona, get_persona
 from agent.retrieval.passages import cite, with_passages
 from agent.settings import read
 from agent.state import State
-from agent.window import TokenCounter, plan_window, tool_call_ids, valid_messages
+from agent.window import plan_window, tool_call_ids, valid_messages
 
 log = logging.getLogger(__name__)
 
-ModelFactory = Callable[[Context], BaseChatModel]
-CounterFactory = Callable[[Context], TokenCounter]
-BudgetFactory = Callable[[Context], int | None]
 Tool = BaseTool | Callable[..., Any]
 MAX_TOOL_ROUNDS = 8  # per turn; then the model must answer in words (no endless tool loops)
 
@@ -64,12 +63,8 @@ def archive_evicted(runtime: Runtime[Context], start: int, evicted: list[BaseMes
     StoreArchive(runtime.store).append(thread_id, start, evicted)
 
 
-def make_trim(
-    counter_for: CounterFactory,
-    budget_for: BudgetFactory = lambda context: context.max_tokens,
-    reserved_tokens: int = 0,
-) -> Callable[..., dict[str, Any]]:
-    """Build the `trim` node around a token counter and a token budget (None: turns only).
+def make_trim(backend: Backend, reserved_tokens: int = 0) -> Callable[..., dict[str, Any]]:
+    """Build the `trim` node around the backend's token counter and budget (None: turns only).
 
     `reserved_tokens` stay free for what later nodes add to the prompt (retrieved passages).
     """
@@ -83,7 +78,8 @@ def make_trim(
         persona = get_persona(name)
         persona.check_variables(context.persona_vars)
         system = persona.format([], variables)
-        count, budget = counter_for(context), budget_for(context)
+        serving = backend.for_run(context)
+        count, budget = serving.count_tokens(context), serving.budget(context)
         plan = plan_window(
             messages,
             max_turns=context.max_turns,
@@ -139,10 +135,8 @@ def route_after_model(state: State) -> str:
     return tools_condition(dict(state)) if state.get("messages") else END
 
 
-def make_call_model(
-    model_for: ModelFactory, tools: Sequence[Tool] = ()
-) -> Callable[..., dict[str, Any]]:
-    """Build the `call_model` node around a chat model factory (and the tools it may call)."""
+def make_call_model(backend: Backend, tools: Sequence[Tool] = ()) -> Callable[..., dict[str, Any]]:
+    """Build the `call_model` node around the backend (and the tools the model may call)."""
 
     def call_model(
         state: State, runtime: Runtime[Context], config: RunnableConfig
@@ -150,12 +144,16 @@ def make_call_model(
         """Send the persona prompt and window to the model; tokens stream to `messages` mode."""
         context = Context.coerce(runtime.context)
         persona = get_persona(state.get("persona") or DEFAULT_PERSONA)
-        model = model_for(context)
+        serving = backend.for_run(context)
+        if tools:
+            serving.check_tools()
+        model = serving.chat_model(context)
         messages = state.get("messages", [])
         require_readable(model, messages, describe_model(model))
         with model_errors(describe_model(model), advice_for(model)):
             runnable = with_tools(model, tools, tool_rounds(messages))
             reply = runnable.invoke(model_input(state, persona), config)
+        reply = mark_cut(reply, serving.reply_cap(context))
         return {"messages": [cite(reply, state.get("passages", []))]}
 
     return call_model

@@ -12,6 +12,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from agent import Chatbot, Context, build_graph
 from agent.errors import ContextOverflowError, MessageTooLargeError
 from agent.models.embedded import EmbeddedServer
+from agent.models.llamacpp.sampling import Repetition
 
 pytestmark = pytest.mark.integration
 
@@ -133,8 +134,10 @@ def test_a_consumer_that_stops_early_leaves_an_interrupted_reply_and_the_next_tu
 def test_a_failed_turn_leaves_the_history_exactly_as_it_was(
     embedded_server: EmbeddedServer, short_replies: dict[str, Any]
 ) -> None:
-    # a budget bigger than the slot lets the message through to the server, which refuses it
-    bot = Chatbot(**short_replies, max_tokens=50_000)
+    # the embedded backend's window never lets this through, so a model handed in (no budget)
+    # sends it to the real server, which refuses it
+    model = embedded_server.endpoint.chat_model("smollm2", 0.0, 24, Repetition())
+    bot = Chatbot(chat_model=model, max_tokens=50_000)
     bot.say("Hi, I am Ada.")
     before = signature(stored(bot))
     too_long = "lorem ipsum " * 3000  # far more than one slot's context

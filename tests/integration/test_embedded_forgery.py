@@ -7,9 +7,10 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
-from agent import Chatbot
+from agent import Chatbot, Context
+from agent.models import EmbeddedBackend
 from agent.models.embedded import EmbeddedServer
-from agent.models.special import neutralize
+from agent.models.llamacpp.special import neutralize
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,7 @@ def test_the_guard_knows_the_models_control_tokens(embedded_server: EmbeddedServ
 def test_control_token_text_costs_its_characters_not_three_control_tokens(
     embedded_server: EmbeddedServer,
 ) -> None:
-    guarded = embedded_server.endpoint.chat_model("smollm2", 0.0, 1)
+    guarded = EmbeddedBackend().chat_model(Context(temperature=0.0, max_reply_tokens=1))
     baseline = prompt_tokens(guarded, "x")  # "x" is one token
     assert prompt_tokens(guarded, THREE_STARTS) - baseline >= 15
     # without the guard the server parses them as three control tokens: the bug it prevents
@@ -69,7 +70,7 @@ def test_control_token_text_costs_its_characters_not_three_control_tokens(
 def test_a_forged_system_turn_reaches_the_model_as_plain_user_text(
     embedded_server: EmbeddedServer,
 ) -> None:
-    guarded = embedded_server.endpoint.chat_model("smollm2", 0.0, 1)
+    guarded = EmbeddedBackend().chat_model(Context(temperature=0.0, max_reply_tokens=1))
     special_ids = {
         tokenize(embedded_server, t)[0] for t in embedded_server.endpoint.special_tokens()
     }

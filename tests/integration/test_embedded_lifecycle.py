@@ -13,16 +13,17 @@ import httpx
 import pytest
 from langchain_core.messages import HumanMessage
 
+from agent import Context
 from agent.errors import EmbeddedModelError
-from agent.models import chat_model
-from agent.models.embedded import (
+from agent.models import EmbeddedBackend
+from agent.models.llamacpp.paths import default_model_path
+from agent.models.llamacpp.server import (
     EmbeddedServer,
-    ServerSettings,
-    default_model_path,
     running_server,
     shared_server,
     stop_shared_server,
 )
+from agent.models.llamacpp.settings import ServerSettings
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -73,13 +74,14 @@ def test_server_listens_on_loopback_behind_a_key(embedded_server: EmbeddedServer
 def test_a_stopped_server_is_replaced_and_no_cached_model_points_at_it(
     embedded_server: EmbeddedServer,
 ) -> None:
-    old_model = chat_model(temperature=0.0, max_reply_tokens=4)
+    backend, settings = EmbeddedBackend(), Context(temperature=0.0, max_reply_tokens=4)
+    old_model = backend.chat_model(settings)
     old_root = embedded_server.endpoint.root_url
     stop_shared_server()
     assert running_server() is None
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{old_root}/health")
-    new_model = chat_model(temperature=0.0, max_reply_tokens=4)
+    new_model = backend.chat_model(settings)
     assert new_model is not old_model
     reply = new_model.invoke([HumanMessage("Say hi.")])
     assert reply.usage_metadata and reply.usage_metadata["output_tokens"] > 0
@@ -93,8 +95,10 @@ def test_the_server_is_stopped_at_exit_without_noise() -> None:
         from agent.models import embedded
         # registered first, so it runs after the module's own exit handler
         atexit.register(lambda: print("after exit:", embedded.running_server()))
-        from agent.models import chat_model
-        reply = chat_model(temperature=0.0, max_reply_tokens=4).invoke("Hi")
+        from agent import Context
+        from agent.models import EmbeddedBackend
+        model = EmbeddedBackend().chat_model(Context(temperature=0.0, max_reply_tokens=4))
+        reply = model.invoke("Hi")
         print("root:", embedded.running_server().endpoint.root_url)
         """
     )
@@ -141,7 +145,7 @@ def test_a_taken_port_fails_with_the_port_and_what_to_do() -> None:
     assert "--port" in message
 
 
-def test_context_size_follows_the_window_budget() -> None:
+def test_the_server_gets_the_slots_and_context_it_is_given() -> None:
     settings = ServerSettings(
         model_path=default_model_path(), slots=2, context_per_slot=768, api_key="k"
     )
@@ -154,10 +158,12 @@ def test_context_size_follows_the_window_budget() -> None:
         server.stop()
 
 
-def test_window_budget_sizes_a_new_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AGENT_MAX_TOKENS", "1500")
+def test_only_the_operators_context_size_sizes_a_new_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENT_MAX_TOKENS", "1500")  # a per-run default: divides a slot, no more
     monkeypatch.setenv("AGENT_MAX_REPLY_TOKENS", "100")
-    assert ServerSettings.from_env().context_per_slot == 1600
+    assert ServerSettings.from_env().context_per_slot == 2048
     monkeypatch.setenv("AGENT_CONTEXT_SIZE", "3000")
     assert ServerSettings.from_env().context_per_slot == 3000
     monkeypatch.setenv("AGENT_CONTEXT_SIZE", "100000")

@@ -17,7 +17,7 @@ from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
 from agent import Chatbot
-from agent.models import embedded_endpoint, resolve_backend
+from agent.models import EmbeddedBackend, resolve_backend
 
 pytestmark = pytest.mark.integration
 AGENT = str(Path(sys.executable).with_name("agent"))
@@ -80,8 +80,9 @@ def test_the_embedded_backend_uses_a_served_model_with_its_guard(
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     backend = resolve_backend()
-    assert (backend.name, backend.base_url) == ("embedded", settings["OPENAI_BASE_URL"])
-    endpoint = embedded_endpoint(backend)
+    assert isinstance(backend, EmbeddedBackend)
+    assert backend.base_url == settings["OPENAI_BASE_URL"]
+    endpoint = backend.endpoint()
     assert "<|im_start|>" in endpoint.special_tokens()  # read from the served model's GGUF
     bot = Chatbot(temperature=0.0, max_reply_tokens=8)
     bot.say("<|im_start|><|im_start|><|im_start|>")

@@ -24,19 +24,24 @@ from agent.errors import (
     ModelServerError,
     ModelUnreachableError,
 )
-from agent.models import Backend, chat_model, resolve_backend
-from agent.models.embedded import (
-    DEFAULT_CONTEXT_PER_SLOT,
-    EmbeddedChatOpenAI,
-    context_per_slot,
-    default_model_path,
-    running_server,
-    stop_shared_server,
+from agent.models import (
+    CompatibleBackend,
+    EmbeddedBackend,
+    OpenAIBackend,
+    resolve_backend,
 )
 from agent.models.failures import describe_model, translate
-from agent.models.gguf import GGUFFormatError, context_length, read_metadata, special_tokens
-from agent.models.special import ZERO_WIDTH_JOINER, neutralize, neutralize_payload
-from agent.models.tokens import token_counter
+from agent.models.llamacpp.endpoint import EmbeddedChatOpenAI
+from agent.models.llamacpp.gguf import (
+    GGUFFormatError,
+    context_length,
+    read_metadata,
+    special_tokens,
+)
+from agent.models.llamacpp.paths import default_model_path
+from agent.models.llamacpp.server import running_server, stop_shared_server
+from agent.models.llamacpp.settings import DEFAULT_CONTEXT_PER_SLOT, context_per_slot
+from agent.models.llamacpp.special import ZERO_WIDTH_JOINER, neutralize, neutralize_payload
 
 CHATML = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
 
@@ -45,7 +50,13 @@ CHATML = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
 
 
 def test_no_key_and_no_url_means_embedded() -> None:
-    assert resolve_backend() == Backend("embedded", default_model="smollm2")
+    backend = resolve_backend()
+    assert isinstance(backend, EmbeddedBackend)
+    assert (backend.base_url, backend.default_model, backend.loads_in_process) == (
+        None,
+        "smollm2",
+        True,
+    )
 
 
 def test_an_openai_key_alone_means_openai_with_gpt_4o_mini(
@@ -53,10 +64,11 @@ def test_an_openai_key_alone_means_openai_with_gpt_4o_mini(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     backend = resolve_backend()
-    assert (backend.name, backend.default_model, backend.base_url) == (
-        "openai",
+    assert isinstance(backend, OpenAIBackend)
+    assert (backend.default_model, backend.base_url, backend.loads_in_process) == (
         "gpt-4o-mini",
         None,
+        False,
     )
 
 
@@ -67,24 +79,25 @@ def test_a_base_url_means_a_compatible_server(
     monkeypatch.setenv(variable, "http://localhost:11434/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     backend = resolve_backend()
-    assert (backend.name, backend.base_url, backend.api_key) == (
-        "compatible",
-        "http://localhost:11434/v1",
-        "sk-x",
-    )
+    assert type(backend) is CompatibleBackend
+    assert (backend.base_url, backend.api_key) == ("http://localhost:11434/v1", "sk-x")
     assert "localhost:11434" in backend.describe()
 
 
 def test_agent_base_url_wins_over_openai_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", "http://a/v1")
     monkeypatch.setenv("AGENT_BASE_URL", "http://b/v1")
-    assert resolve_backend().base_url == "http://b/v1"
+    backend = resolve_backend()
+    assert isinstance(backend, CompatibleBackend)
+    assert backend.base_url == "http://b/v1"
 
 
 def test_agent_backend_embedded_overrides_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     monkeypatch.setenv("AGENT_BACKEND", "embedded")
-    assert resolve_backend() == Backend("embedded", None, "sk-x", default_model="smollm2")
+    backend = resolve_backend()
+    assert isinstance(backend, EmbeddedBackend)
+    assert (backend.base_url, backend.api_key) == (None, "sk-x")
 
 
 def test_agent_backend_embedded_with_a_url_uses_a_served_model(
@@ -93,7 +106,9 @@ def test_agent_backend_embedded_with_a_url_uses_a_served_model(
     monkeypatch.setenv("AGENT_BACKEND", "embedded")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9999/v1")
     backend = resolve_backend()
-    assert (backend.name, backend.base_url) == ("embedded", "http://127.0.0.1:9999/v1")
+    assert isinstance(backend, EmbeddedBackend)
+    assert backend.base_url == "http://127.0.0.1:9999/v1"
+    assert backend.loads_in_process is False
 
 
 @pytest.mark.parametrize(
@@ -117,13 +132,14 @@ def test_remote_models_stream_usage_and_retry_transient_failures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
-    model = chat_model(temperature=0.2, max_reply_tokens=64)
+    backend = resolve_backend()
+    model = backend.chat_model(Context(temperature=0.2, max_reply_tokens=64))
     assert isinstance(model, ChatOpenAI)
     assert (model.model_name, model.temperature, model.max_tokens) == ("gpt-4o-mini", 0.2, 64)
     assert model.stream_usage is True
     assert model.max_retries == 2
-    assert chat_model(temperature=0.2, max_reply_tokens=64) is model  # cached
-    assert chat_model("gpt-4.1", temperature=0.2).model_name == "gpt-4.1"
+    assert backend.chat_model(Context(temperature=0.2, max_reply_tokens=64)) is model  # cached
+    assert backend.chat_model(Context(model="gpt-4.1")).model_name == "gpt-4.1"
 
 
 def test_max_reply_tokens_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,13 +153,11 @@ def test_max_reply_tokens_comes_from_the_environment(monkeypatch: pytest.MonkeyP
 # --- sizing the embedded server -----------------------------------------------------------
 
 
-def test_context_per_slot_follows_the_window_budget() -> None:
-    assert context_per_slot(None, None, None, 8192) == DEFAULT_CONTEXT_PER_SLOT
-    assert context_per_slot(None, 3000, 200, 8192) == 3200
-    assert context_per_slot(None, 3000, None, 8192) == 3512  # default reply reserve
-    assert context_per_slot(4096, 3000, 200, 8192) == 4096  # AGENT_CONTEXT_SIZE wins
-    assert context_per_slot(None, 20000, None, 8192) == 8192  # never past the trained size
-    assert context_per_slot(None, 10, 10, None) == 512  # room for a prompt and a reply
+def test_context_per_slot_is_the_operators_setting_within_what_the_model_can_take() -> None:
+    assert context_per_slot(None, 8192) == DEFAULT_CONTEXT_PER_SLOT
+    assert context_per_slot(4096, 8192) == 4096  # AGENT_CONTEXT_SIZE
+    assert context_per_slot(20000, 8192) == 8192  # never past the trained size
+    assert context_per_slot(10, None) == 512  # room for a prompt and a reply
 
 
 # --- role forgery -------------------------------------------------------------------------
@@ -250,22 +264,27 @@ def test_openai_models_count_with_the_bundled_tiktoken_encodings(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "/nonexistent")  # any download attempt would fail
-    count = token_counter("gpt-4o-mini")
+    backend = resolve_backend()
+    count = backend.count_tokens(Context())
     assert count([HumanMessage("hello world")]) == 2 + 3  # o200k: "hello", " world"; framing
     assert count([HumanMessage("hello world"), AIMessage("hello world")]) == 10
-    assert token_counter("gpt-4")([HumanMessage("hello world")]) == 5  # cl100k
+    assert backend.count_tokens(Context(model="gpt-4"))([HumanMessage("hello world")]) == 5
 
 
 def test_unknown_models_on_compatible_servers_count_approximately(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
-    assert token_counter("llama3.2") is count_tokens_approximately
+    backend = resolve_backend()
+    assert backend.count_tokens(Context(model="llama3.2")) is count_tokens_approximately
+    assert backend.count_tokens(Context(model="gpt-4o")) is not count_tokens_approximately
 
 
-def test_building_the_embedded_counter_starts_nothing() -> None:
+def test_building_the_embedded_backend_and_its_counter_starts_nothing() -> None:
     stop_shared_server()  # an integration test earlier in the session may have started one
-    token_counter()
+    backend = resolve_backend()
+    backend.count_tokens(Context())
+    backend.describe()
     assert running_server() is None
 
 
@@ -334,13 +353,7 @@ def test_backend_labels_name_the_model_or_the_url(monkeypatch: pytest.MonkeyPatc
     assert resolve_backend().describe() == "embedded llama.cpp at http://127.0.0.1:8090/v1"
 
 
-def test_window_budget_is_the_one_asked_for_else_none_for_remote_backends(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from agent.models import window_budget
-
-    assert window_budget(700, None) == 700  # whatever the backend, never starts a server
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    assert window_budget(None, 64) is None
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    assert window_budget(None, 64) is None
+def test_remote_budgets_are_the_runs_max_tokens_else_turns_only() -> None:
+    for backend in (OpenAIBackend("sk-test"), CompatibleBackend("http://127.0.0.1:9/v1", None)):
+        assert backend.budget(Context(max_tokens=700)) == 700
+        assert backend.budget(Context(max_reply_tokens=64)) is None

@@ -92,11 +92,10 @@ class Services:
             return False
         from agent.models import resolve_backend
 
-        backend = resolve_backend()
-        return backend.name == "embedded" and backend.base_url is None  # not a served model
+        return resolve_backend().loads_in_process
 
     def load_model(self) -> None:
         """Start the embedded model now, so the first reply does not pay for it."""
-        from agent.models import embedded_endpoint, resolve_backend
+        from agent.models import resolve_backend
 
-        embedded_endpoint(resolve_backend())
+        resolve_backend().load()

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from langchain.chat_models import base as chat_models_base
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages.utils import count_tokens_approximately
 
+from agent.context import Context
 from agent.errors import (
     MissingProviderError,
     ModelAuthError,
@@ -26,6 +27,9 @@ from agent.errors import (
     ModelNotFoundError,
     ModelUnreachableError,
 )
+from agent.models.backend import Backend
+from agent.models.tokens import FALLBACK_ENCODING, encoding_for, tiktoken_counter
+from agent.window import TokenCounter
 
 REMOTE_RETRIES = 2  # transient failures only (connection, 408/429/5xx), with backoff
 
@@ -44,6 +48,7 @@ class Provider:
     key_env: str | None = None
     url_env: str | None = None
     reply_cap: str = "max_tokens"  # the constructor's keyword for the most tokens of a reply
+    default_reply_tokens: int = 4096  # the cap when a run sets none (a guard, not a style)
     options: Mapping[str, Any] = field(default_factory=dict)
     advice: Mapping[type[ModelError], str] = field(default_factory=dict)
 
@@ -104,6 +109,7 @@ KNOWN_PROVIDERS: dict[str, Provider] = {
             key_env="OLLAMA_API_KEY",
             url_env="OLLAMA_HOST",
             reply_cap="num_predict",
+            default_reply_tokens=1024,  # often a small local model on a CPU: loops are slow
             advice={
                 ModelAuthError: "Set OLLAMA_API_KEY to the key your Ollama server expects.",
                 ModelUnreachableError: "Start it (`ollama serve`) or fix OLLAMA_HOST.",
@@ -189,7 +195,7 @@ def client_options(
 def provider_chat_model(
     model: str, temperature: float = 0.7, max_reply_tokens: int | None = None
 ) -> BaseChatModel:
-    """The chat model for a `provider:model` name, cached per settings and provider environment.
+    """Build the chat model for a `provider:model` name (`ProviderBackend` caches it).
 
     Args:
         model: `provider:model`, e.g. `anthropic:claude-sonnet-4-5` or `ollama:qwen2.5:1.5b`.
@@ -208,35 +214,59 @@ def provider_chat_model(
         raise ValueError(f"{model!r} does not start with a known provider (e.g. 'anthropic:').")
     provider, name = named
     require_package(provider, model)
-    environment = _environment(provider)
-    return _cached_model(provider.name, name, temperature, max_reply_tokens, environment)
+    options = client_options(provider, temperature, max_reply_tokens)
+    try:
+        built: BaseChatModel = init_chat_model(name, model_provider=provider.name, **options)
+    except ImportError as error:  # a dependency of the integration package is missing
+        raise MissingProviderError(model, provider.package, provider.extra) from error
+    return built
 
 
-def _environment(provider: Provider) -> tuple[tuple[str, str], ...]:
-    """The part of the environment the provider's client reads, as a cache key."""
+def provider_environment(provider: Provider) -> tuple[tuple[str, str], ...]:
+    """The part of the environment the provider's client reads (a changed key: a new client)."""
     return tuple(
         sorted((k, v) for k, v in os.environ.items() if k.startswith(provider.env_prefixes))
     )
 
 
-@lru_cache(maxsize=32)
-def _cached_model(
-    provider_name: str,
-    name: str,
-    temperature: float,
-    max_reply_tokens: int | None,
-    environment: tuple[tuple[str, str], ...],
-) -> BaseChatModel:
-    """Build the model once per settings; `environment` only keys the cache."""
-    provider = find_provider(provider_name)
-    options = client_options(provider, temperature, max_reply_tokens)
-    try:
-        model: BaseChatModel = init_chat_model(name, model_provider=provider.name, **options)
-    except ImportError as error:  # a dependency of the integration package is missing
-        raise MissingProviderError(
-            f"{provider.name}:{name}", provider.package, provider.extra
-        ) from error
-    return model
+class ProviderBackend(Backend):
+    """Runs whose model is `provider:model`: that provider's LangChain client, built by name.
+
+    The context size is not known here, so the window is the run's `max_tokens` (or turns);
+    tokens are counted with tiktoken for OpenAI models, approximately for the others (their
+    own counters call the provider's API).
+    """
+
+    def __init__(self, provider: Provider) -> None:
+        super().__init__()
+        self.provider = provider
+
+    def describe(self) -> str:
+        """The provider's name."""
+        return self.provider.label
+
+    def model_name(self, context: Context) -> str:
+        """The run's whole `provider:model` name."""
+        return context.model or f"{self.provider.name}:"
+
+    def default_reply_cap(self, size: int | None) -> int:
+        """The provider's default cap (a local Ollama model gets a small one: it may loop)."""
+        return self.provider.default_reply_tokens
+
+    def _cache_scope(self) -> Hashable:
+        """The provider's environment: a changed key or base URL gets a new client."""
+        return provider_environment(self.provider)
+
+    def _new_chat_model(self, model: str, temperature: float, reply_cap: int) -> BaseChatModel:
+        """The provider's client for these settings."""
+        return provider_chat_model(model, temperature, reply_cap)
+
+    def count_tokens(self, context: Context) -> TokenCounter:
+        """Tiktoken for OpenAI models, else about 4 characters a token (offline)."""
+        named = split_model_name(context.model)
+        if named is None or self.provider.name != "openai":
+            return count_tokens_approximately
+        return tiktoken_counter(encoding_for(named[1]) or FALLBACK_ENCODING)
 
 
 def provider_of(model: BaseChatModel) -> Provider | None:

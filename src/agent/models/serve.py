@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from types import FrameType
 
-from agent.models.embedded import EmbeddedServer, ServerSettings
+from agent.models.llamacpp.server import EmbeddedServer
+from agent.models.llamacpp.settings import ServerSettings
 
 
 def client_settings(base_url: str, api_key: str) -> str:
