@@ -21,7 +21,9 @@ Usage:
 In a benchmark:
     found = measurement_model()
     if found.path is None: report found.reason in the quality rows, go on with the rest
-    with serve(found.path) as server: model = server.endpoint.chat_model("qwen", 0.0, 64)
+    with serve(found.path) as server:
+        backend = EmbeddedBackend(server.base_url, server.settings.api_key)
+        graph = build_graph(backend=backend, ...)  # or backend.chat_model(Context(...))
 """
 
 from __future__ import annotations
@@ -149,7 +151,8 @@ def serve(path: Path, context: int = 4096, slots: int = 1) -> Iterator[object]:
     """Serve the model with the project's embedded llama.cpp server while the block runs."""
     import secrets
 
-    from agent.models.embedded import EmbeddedServer, ServerSettings
+    from agent.models.llamacpp.server import EmbeddedServer
+    from agent.models.llamacpp.settings import ServerSettings
 
     settings = ServerSettings(
         model_path=path, slots=slots, context_per_slot=context, api_key=secrets.token_urlsafe(16)

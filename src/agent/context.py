@@ -135,7 +135,9 @@ class Context:
     )
     max_tokens: int | None = setting(
         None,
-        "Token budget for system prompt + window (None: the backend's; embedded: one slot).",
+        "Token budget for system prompt + window. It can only shrink the backend's: on the "
+        "embedded model one slot (AGENT_CONTEXT_SIZE) minus the reply's reserve; elsewhere "
+        "None means turns only.",
         check=positive_or_none,
         env="AGENT_MAX_TOKENS",
         shown="backend's",
@@ -149,10 +151,11 @@ class Context:
     )
     max_reply_tokens: int | None = setting(
         None,
-        "Most tokens one reply may have.",
+        "Most tokens one reply may have; a reply that reaches it is marked cut. The window "
+        "keeps that much room free (embedded: at most 3/4 of a slot).",
         check=positive_or_none,
         env="AGENT_MAX_REPLY_TOKENS",
-        shown="backend's",
+        shown="512 embedded, 1024 compatible/Ollama, 4096 OpenAI and hosted providers",
     )
 
     def __new__(cls, **given: Any) -> Context:

@@ -34,7 +34,6 @@ from agent.errors import (
     ModelServerError,
     ModelUnreachableError,
 )
-from agent.models.providers import _cached_model
 from tests.integration.provider_servers import (
     REPLY,
     TOOL_ARGUMENTS,
@@ -153,10 +152,9 @@ def provider(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def forget_clients() -> None:
-    """Drop the cached clients of a test (they point at its ports) and their idle sockets."""
+    """Let go of a test's clients (they point at its ports) and close their idle sockets."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
-        _cached_model.cache_clear()
         gc.collect()
 
 

@@ -17,7 +17,7 @@ from langchain_google_genai import ChatGoogleGenerativeAI
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 
-from agent import Chatbot
+from agent import Chatbot, Context
 from agent.errors import (
     AgentError,
     ContextOverflowError,
@@ -30,11 +30,10 @@ from agent.errors import (
     ModelServerError,
     ModelUnreachableError,
 )
-from agent.models import chat_model, window_budget
+from agent.models import resolve_backend
 from agent.models.failures import advice_for, describe_model, translate
-from agent.models.providers import provider_chat_model, split_model_name
+from agent.models.providers import ProviderBackend, provider_chat_model, split_model_name
 from agent.models.retrying import retry_delay
-from agent.models.tokens import token_counter
 
 REQUEST = httpx.Request("POST", "http://127.0.0.1:9/v1/messages")
 
@@ -77,10 +76,13 @@ def test_a_provider_name_wins_over_the_configured_backend(
     for key in ("ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY"):
         monkeypatch.setenv(key, "k")
     monkeypatch.setenv("AGENT_BACKEND", "embedded")  # would start llama.cpp for a bare name
-    built = chat_model(model, 0.2, max_reply_tokens=77)
+    context = Context(model=model, temperature=0.2, max_reply_tokens=77)
+    serving = resolve_backend().for_run(context)
+    assert isinstance(serving, ProviderBackend)
+    built = serving.chat_model(context)
     assert isinstance(built, cls)
-    assert window_budget(None, None, model) is None  # no embedded slot to size
-    assert built is chat_model(model, 0.2, max_reply_tokens=77)  # cached per settings
+    assert serving.budget(context) is None  # no embedded slot to size
+    assert built is serving.chat_model(context)  # cached per settings
 
 
 def test_each_client_gets_the_reply_cap_temperature_and_retries(
@@ -104,9 +106,12 @@ def test_a_changed_provider_environment_builds_a_new_client(
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:1")
-    first = provider_chat_model("anthropic:claude-x")
+    context = Context(model="anthropic:claude-x")
+    serving = resolve_backend().for_run(context)
+    first = serving.chat_model(context)
+    assert serving.chat_model(context) is first
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:2")
-    second = provider_chat_model("anthropic:claude-x")
+    second = serving.chat_model(context)
     assert isinstance(second, ChatAnthropic)
     assert first is not second and second.anthropic_api_url == "http://127.0.0.1:2"
 
@@ -137,11 +142,17 @@ def test_a_missing_provider_fails_the_turn_and_keeps_the_thread(
 
 def test_providers_count_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_BACKEND", "embedded")  # bare names would count with llama.cpp
+    backend = resolve_backend()
+
+    def counter(model: str) -> object:
+        context = Context(model=model)
+        return backend.for_run(context).count_tokens(context)
+
     for model in ("anthropic:claude-x", "google_genai:gemini-x", "ollama:llama3.2"):
-        assert token_counter(model) is count_tokens_approximately
-    openai_counter = token_counter("openai:gpt-4o-mini")
+        assert counter(model) is count_tokens_approximately
+    openai_counter = counter("openai:gpt-4o-mini")
     assert openai_counter is not count_tokens_approximately
-    assert openai_counter([HumanMessage("hello world")]) == 2 + 3  # o200k tokens + framing
+    assert openai_counter([HumanMessage("hello world")]) == 2 + 3  # type: ignore[operator]
 
 
 def test_provider_models_are_described_with_their_endpoint(

