@@ -186,3 +186,11 @@ def test_a_cut_reply_is_saved_marked_through_the_graph() -> None:
     plain = build_graph(chat_model=FakeChat(), checkpointer=InMemorySaver())
     plain.invoke({"messages": [HumanMessage("hi")]}, config)
     assert "cut" not in plain.get_state(config).values["messages"][-1].response_metadata
+
+
+def test_a_given_models_cap_is_unknown_unless_the_run_sets_one() -> None:
+    wrapped = GivenModel(FakeChat())
+    assert wrapped.reply_cap(Context()) is None
+    assert wrapped.reply_cap(Context(max_reply_tokens=64)) == 64
+    reported = AIMessage("x", response_metadata={"finish_reason": "length", "reply_tokens": 7})
+    assert mark_cut(reported, None).response_metadata["reply_tokens"] == 7

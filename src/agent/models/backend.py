@@ -73,11 +73,8 @@ class Backend(ABC):
 
     def chat_model(self, context: Context) -> BaseChatModel:
         """The chat model for a run's settings (kept in a bounded cache and reused)."""
-        name, temperature, cap = (
-            self.model_name(context),
-            context.temperature,
-            self.reply_cap(context),
-        )
+        name, temperature = self.model_name(context), context.temperature
+        cap = self._reply_cap(context)
         return self._models.get(
             (self._cache_scope(), name, temperature, cap),
             lambda: self._new_chat_model(name, temperature, cap),
@@ -95,13 +92,17 @@ class Backend(ABC):
         """Tokens one request may use (prompt and reply), when the backend knows it."""
         return None
 
-    def reply_cap(self, context: Context) -> int:
+    def reply_cap(self, context: Context) -> int | None:
         """The most tokens one reply may have: the run's, else the backend's default.
 
         Raises:
             ReplyCapError: If the context size is known and the cap would leave the window
                 less than a quarter of it.
         """
+        return self._reply_cap(context)
+
+    def _reply_cap(self, context: Context) -> int:
+        """The cap rule every backend that builds its own models applies (see `reply_cap`)."""
         size = self.context_size()
         if context.max_reply_tokens is None:
             return self.default_reply_cap(size)
@@ -125,7 +126,7 @@ class Backend(ABC):
         size = self.context_size()
         if size is None:
             return context.max_tokens
-        room = size - self.reply_cap(context)
+        room = size - self._reply_cap(context)
         return room if context.max_tokens is None else min(context.max_tokens, room)
 
     def check_tools(self) -> None:

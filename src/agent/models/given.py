@@ -39,6 +39,10 @@ class GivenModel(Backend):
         """The given model, whatever the run's settings."""
         return self.model
 
+    def reply_cap(self, context: Context) -> int | None:
+        """The run's cap if it set one (the model itself may have been built with its own)."""
+        return context.max_reply_tokens
+
     def count_tokens(self, context: Context) -> TokenCounter:
         """The given counter, else the approximation."""
         return self.token_counter or count_tokens_approximately

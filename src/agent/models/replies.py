@@ -32,11 +32,15 @@ def hit_length_limit(metadata: Mapping[str, Any]) -> bool:
 def mark_cut(reply: BaseMessage, cap: int | None) -> BaseMessage:
     """The reply, marked `cut` with its token count if the length limit ended it.
 
-    The count is the provider's `output_tokens`; without usage figures, the cap it ran into.
+    The count is the provider's `output_tokens`; without usage figures, a count the model
+    reported itself, else the cap it ran into (None when even that is unknown).
     """
     if not isinstance(reply, AIMessage) or not hit_length_limit(reply.response_metadata):
         return reply
     usage = reply.usage_metadata
-    tokens = (usage["output_tokens"] if usage else None) or cap
+    tokens = (usage["output_tokens"] if usage else None) or reply.response_metadata.get(
+        REPLY_TOKENS
+    )
+    tokens = tokens or cap
     metadata = {**reply.response_metadata, CUT: True, REPLY_TOKENS: tokens}
     return reply.model_copy(update={"response_metadata": metadata})
