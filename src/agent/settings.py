@@ -269,7 +269,10 @@ def strip_markup(text: str) -> str:
 # Generated blocks: the marker names the topics, e.g. <!-- settings: run persona -->, or
 # `context` for the table of Context fields.
 BLOCK = re.compile(
-    r"(<!-- settings: (?P<topics>[a-z ]+) -->\n)(?P<body>.*?)(\n<!-- /settings -->)", re.S
+    r"(?P<open><!-- settings: (?P<topics>[a-z ]+) -->\n)"
+    r"(?P<body>(?:(?!<!-- /?settings).)*?)"  # never runs into another block
+    r"(?P<close><!-- /settings -->)",
+    re.S,
 )
 
 
@@ -284,7 +287,7 @@ def regenerate(text: str) -> str:
     def rebuild(match: re.Match[str]) -> str:
         topics: tuple[Any, ...] = tuple(match.group("topics").split())
         table = context_table() if topics == ("context",) else markdown_table(topics)
-        return match.group(1) + table + match.group(4)
+        return match.group("open") + table + "\n" + match.group("close")
 
     return BLOCK.sub(rebuild, text)
 

@@ -172,3 +172,15 @@ def test_chat_help_lists_every_run_setting() -> None:
     for setting in declared().values():
         if setting.topic in ("run", "persona"):
             assert setting.name in result.output
+
+
+def test_empty_and_neighbouring_blocks_are_each_filled() -> None:
+    text = (
+        "a\n<!-- settings: context -->\n<!-- /settings -->\nb\n"
+        "<!-- settings: memory -->\nstale\n<!-- /settings -->\nc\n"
+    )
+    fresh = regenerate(text)
+    assert fresh.count("<!-- /settings -->") == 2 and "stale" not in fresh
+    assert "| `max_turns` |" in fresh and "| `AGENT_DB_URL` |" in fresh
+    assert fresh.startswith("a\n") and "\nb\n" in fresh and fresh.endswith("c\n")
+    assert regenerate(fresh) == fresh
