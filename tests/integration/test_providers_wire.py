@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent import Chatbot
+from agent.cli import cli
+from agent.cli.services import Services
 from agent.errors import (
     ContextOverflowError,
     ModelAuthError,
@@ -34,6 +37,7 @@ from agent.errors import (
     ModelServerError,
     ModelUnreachableError,
 )
+from agent.models.embedded import running_server
 from tests.integration.provider_servers import (
     REPLY,
     TOOL_ARGUMENTS,
@@ -113,18 +117,21 @@ class Wire:
     tool_round: Callable[[dict[str, Any]], tuple[dict[str, Any], str]]
     finish: tuple[str, str]  # response_metadata key and value of a length-cut reply
     key_env: str | None
+    label: str
 
 
 WIRES = [
     Wire("anthropic", AnthropicHandler, "anthropic:claude-scripted",
          {"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": "{url}"}, "ANTHROPIC_BASE_URL",
-         anthropic_turns, anthropic_tool_round, ("stop_reason", "max_tokens"), "ANTHROPIC_API_KEY"),
-    Wire("ollama", OllamaHandler, "ollama:qwen2.5:1.5b", {"OLLAMA_HOST": "{url}"}, "OLLAMA_HOST",
-         ollama_turns, ollama_tool_round, ("done_reason", "length"), "OLLAMA_API_KEY"),
+         anthropic_turns, anthropic_tool_round, ("stop_reason", "max_tokens"), "ANTHROPIC_API_KEY",
+         "Anthropic"),
+    Wire("ollama", OllamaHandler, "ollama:qwen2.5:1.5b",
+         {"OLLAMA_HOST": "{url}", "OLLAMA_API_KEY": "ollama-test-key"}, "OLLAMA_HOST",
+         ollama_turns, ollama_tool_round, ("done_reason", "length"), "OLLAMA_API_KEY", "Ollama"),
     Wire("gemini", GeminiHandler, "google_genai:gemini-scripted",
          {"GOOGLE_API_KEY": "test-key", "GOOGLE_GEMINI_BASE_URL": "{url}"},
          "GOOGLE_GEMINI_BASE_URL", gemini_turns, gemini_tool_round,
-         ("finish_reason", "MAX_TOKENS"), "GOOGLE_API_KEY"),
+         ("finish_reason", "MAX_TOKENS"), "GOOGLE_API_KEY", "Google Gemini"),
 ]  # fmt: skip
 
 
@@ -184,6 +191,8 @@ def test_a_reply_streams_piece_by_piece_and_is_saved_with_usage(provider: Setup)
     assert reply.usage_metadata is not None
     assert (reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"]) == USAGE
     (request,) = provider.server.requests
+    key = {"anthropic": "sk-ant-test", "gemini": "test-key", "ollama": "ollama-test-key"}
+    assert any(key[provider.wire.name] in value for value in request.headers.values())
     assert "?alt=sse" in request.path if provider.wire.name == "gemini" else request.body["stream"]
     system, user = provider.wire.turns(request.body)
     assert system[0] == "system" and "helpful" in system[1]  # the persona, where the API wants it
@@ -215,12 +224,19 @@ def test_a_tool_call_round_trips(provider: Setup) -> None:
     assert isinstance(bot.history()[-2], ToolMessage)
 
 
-def test_a_length_cut_reply_keeps_the_providers_finish_reason(provider: Setup) -> None:
+def test_a_length_cut_reply_is_marked_cut_and_can_be_continued(provider: Setup) -> None:
     provider.server.answers = ["length"]
     bot = provider.bot(max_reply_tokens=4)
     assert bot.say("Tell me everything") == "".join(REPLY)
     key, value = provider.wire.finish
-    assert bot.history()[-1].response_metadata[key] == value
+    metadata = bot.history()[-1].response_metadata
+    assert metadata[key] == value  # the provider's own words stay
+    assert metadata["cut"] is True and metadata["reply_tokens"] == USAGE[1]  # the shared rule
+    assert bot.last_turn is not None and bot.last_turn.cut
+    assert bot.continue_reply() == "".join(REPLY)  # the cut reply goes back to be continued
+    turns = provider.wire.turns(provider.bodies[-1])
+    assert turns[-3:-1] == [("user", "Tell me everything"), ("assistant", "".join(REPLY))]
+    assert turns[-1][0] == "user"
     body = provider.bodies[0]
     sent_cap = {
         "anthropic": lambda: body["max_tokens"],
@@ -346,3 +362,18 @@ def test_one_thread_moves_between_providers_with_its_tool_history(
             roles = [role for role, _ in wire.turns(servers[wire.name].requests[-1].body)]
             assert roles[0] == "system" and roles[1] == "user" and roles[-1] == "user"
     forget_clients()
+
+
+def test_the_cli_talks_to_a_provider_named_by_model_and_loads_no_local_model(
+    provider: Setup,
+) -> None:
+    runner = CliRunner()
+    answered = runner.invoke(cli, ["ask", "-m", provider.wire.model, "Hi"], obj=Services())
+    assert answered.exit_code == 0, answered.output
+    assert "".join(REPLY) in answered.stdout
+    assert running_server() is None  # the embedded SmolLM2 was not started for nothing
+    provider.server.answers = ["401"]
+    refused = runner.invoke(cli, ["ask", "-m", provider.wire.model, "Hi"], obj=Services())
+    assert refused.exit_code == 1
+    assert "rejected the API key" in refused.stderr and str(provider.wire.key_env) in refused.stderr
+    assert Services().backend_label(provider.wire.model).startswith(provider.wire.label)

@@ -206,11 +206,11 @@ def open_chatbot(services: Services, opening: Opening) -> Chatbot:
         raise click.BadParameter(str(error), param_hint="'--var'") from error
 
 
-def load_model(services: Services, terminal: Terminal) -> None:
+def load_model(services: Services, terminal: Terminal, model: str | None) -> None:
     """Start the embedded model with a spinner, so the screen is never blank while it loads."""
-    if services.needs_model_load():
+    if services.needs_model_load(model):
         with terminal.status("Loading the embedded model…"):
-            services.load_model()
+            services.load_model(model)
 
 
 def make_reader() -> Reader:
@@ -254,7 +254,7 @@ def chat(services: Services, opening: Opening) -> None:
         terminal.note(header)
         if opening.thread is not None or opening.continue_:
             session.show_last_exchange()
-        load_model(services, terminal)
+        load_model(services, terminal, opening.model)
         session.loop(make_reader())
 
 
@@ -308,14 +308,14 @@ def ask(
     with user_errors():
         with terminal.status(STARTING):
             bot = open_chatbot(services, opening)
-        load_model(services, terminal)
+        load_model(services, terminal, opening.model)
         streamed = answer(
             bot,
             terminal,
             text,
             stream=not (opening.no_stream or as_json),
             quiet=as_json,
-            backend=services.backend_label(),
+            backend=services.backend_label(opening.model),
         )
     if as_json:
         cut = streamed.report is not None and streamed.report.cut

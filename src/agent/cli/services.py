@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from agent.chatbot import Chatbot
     from agent.memory import Memory
+    from agent.models import Backend
 
 
 def history_file() -> Path:
@@ -78,24 +79,26 @@ class Services:
             temperature=temperature,
         )
 
-    def backend_label(self) -> str:
-        """Where replies come from, for the chat header."""
+    def backend_label(self, model: str | None = None) -> str:
+        """Where replies come from, for the chat header (`model`: the -m/--model given)."""
         if self.chat_model is not None:
             return f"chat model {type(self.chat_model).__name__}"
-        from agent.models import resolve_backend
+        return self._backend(model).describe()
 
-        return resolve_backend().describe()
-
-    def needs_model_load(self) -> bool:
+    def needs_model_load(self, model: str | None = None) -> bool:
         """Whether the first reply must wait for the embedded model to load."""
         if self.chat_model is not None:
             return False
-        from agent.models import resolve_backend
+        return self._backend(model).loads_in_process
 
-        return resolve_backend().loads_in_process
-
-    def load_model(self) -> None:
+    def load_model(self, model: str | None = None) -> None:
         """Start the embedded model now, so the first reply does not pay for it."""
+        self._backend(model).load()
+
+    def _backend(self, model: str | None) -> Backend:
+        """The backend runs with this model use (a `provider:model` name: that provider's)."""
+        from agent.context import Context
         from agent.models import resolve_backend
 
-        resolve_backend().load()
+        context = Context(model=model) if model is not None else Context()  # else AGENT_MODEL
+        return resolve_backend().for_run(context)

@@ -114,7 +114,7 @@ class ChatSession:
         """One line: who is talking, on which thread, through which backend."""
         return (
             f"persona {self.bot.persona} · thread {short_id(self.bot.thread_id)} · "
-            f"{self.services.backend_label()} · /help for commands"
+            f"{self.services.backend_label(self.settings.model)} · /help for commands"
         )
 
     def prompt(self) -> str:
@@ -180,7 +180,9 @@ class ChatSession:
             self.terminal.error(str(error))
             return
         except Exception as error:  # a model client's own error
-            self.terminal.error(thread_ops.describe_failure(error, self.services.backend_label()))
+            self.terminal.error(
+                thread_ops.describe_failure(error, self.services.backend_label(self.settings.model))
+            )
             return
         note = eviction_note(streamed.report, "/history shows what it sees")
         if note:
