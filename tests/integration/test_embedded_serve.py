@@ -23,6 +23,15 @@ pytestmark = pytest.mark.integration
 AGENT = str(Path(sys.executable).with_name("agent"))
 
 
+# Starts the command with SIGINT at its default disposition, as a terminal's foreground job gets
+# it. Under `make test &` (or any background job of a non-interactive shell) SIGINT is ignored and
+# children inherit that, so the server would rightly ignore the test's Ctrl-C.
+DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def free_port() -> int:
     """A port nobody listens on right now."""
     with socket.socket() as probe:
@@ -54,7 +63,7 @@ def served() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     """`agent model serve` on a fixed free port, shared by this module; always stopped after."""
     port = free_port()
     process = subprocess.Popen(
-        [AGENT, "model", "serve", "--port", str(port)],
+        [sys.executable, "-c", DEFAULT_SIGINT, AGENT, "model", "serve", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +31,6 @@ from tests.integration.test_memory_support import postgres_database
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow]
 
 VENV = REPO / ".venv-replicas"
-REDIS_URL = os.environ.get("AGENT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 PID = re.compile(r"\(pid (\d+)\)")
 
 
@@ -44,9 +46,63 @@ def redis_reachable(url: str) -> bool:
 
 
 def flush_redis(url: str) -> None:
-    """Empty the test's own Redis database (a dedicated db number, never db 0)."""
+    """Empty the Redis database the caller named for these tests (AGENT_TEST_REDIS_URL)."""
     code = "import redis, sys; redis.Redis.from_url(sys.argv[1]).flushdb()"
     subprocess.run([str(VENV / "bin" / "python"), "-c", code, url], check=True, timeout=30)
+
+
+def redis_answers(port: int) -> bool:
+    """Whether a Redis server on 127.0.0.1:port answers PING (False while it is starting)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextmanager
+def private_redis(directory: Path) -> Iterator[str]:
+    """A throwaway `redis-server` of our own on a free port, no persistence; stopped after.
+
+    Nobody else's Redis (or its data) is touched, and parallel test runs do not share one.
+    """
+    port = free_port()
+    command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(directory)]
+    with (directory / "redis.log").open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120  # a bound on a hung start, not a speed expectation
+        while not redis_answers(port):
+            log = (directory / "redis.log").read_text()
+            assert process.poll() is None, f"redis-server exited:\n{log}"
+            assert time.monotonic() < deadline, f"redis-server not answering:\n{log}"
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.1)  # returns at once if it exits
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@contextmanager
+def redis_for_tests(directory: Path) -> Iterator[str]:
+    """AGENT_TEST_REDIS_URL if set (its database is flushed before and after), else our own."""
+    url = os.environ.get("AGENT_TEST_REDIS_URL")
+    if url is None:
+        if shutil.which("redis-server") is None:
+            pytest.skip("no redis-server (apt-get install redis-server) or AGENT_TEST_REDIS_URL")
+        with private_redis(directory) as own:
+            yield own
+        return
+    if not redis_reachable(url):
+        pytest.skip(f"no Redis at AGENT_TEST_REDIS_URL={url}")
+    flush_redis(url)
+    try:
+        yield url
+    finally:
+        flush_redis(url)
 
 
 @pytest.fixture(scope="module")
@@ -89,20 +145,17 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(replicas_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """A throwaway database migrated once, and a dedicated Redis database."""
-    if not redis_reachable(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL} (apt-get install redis-server)")
+    """A throwaway database migrated once, and a throwaway Redis."""
     directory = tmp_path_factory.mktemp("replicas")
     config = server_config(directory, {"fake": f"{FAKE_GRAPH}:graph"})
     settings = json.loads(config.read_text())
     # langgraph-runtime-pg 0.11.1 cannot store runs when custom auth is on (docs/server.md).
     settings.pop("auth", None)
     config.write_text(json.dumps(settings))
-    with postgres_database() as database_uri:
+    with redis_for_tests(directory) as redis_url, postgres_database() as database_uri:
         env = server_env(directory, {"FAKE_CHUNK_DELAY": "0.05"})
-        env.update(DATABASE_URI=database_uri, REDIS_URI=REDIS_URL)
+        env.update(DATABASE_URI=database_uri, REDIS_URI=redis_url)
         env.update(LG_RUNTIME_PG_AUTO_MIGRATE="false", PG_POOL_SIZE="5", PG_MAX_OVERFLOW="5")
-        flush_redis(REDIS_URL)
         subprocess.run(
             [str(VENV / "bin" / "langgraph-runtime-pg-migrate"), "upgrade"],
             env=env,
@@ -111,7 +164,6 @@ def cluster(replicas_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             timeout=120,
         )
         yield Cluster(directory, env, config)
-        flush_redis(REDIS_URL)
 
 
 @pytest.fixture(scope="module")

@@ -516,7 +516,23 @@ def long_reply(messages: Sequence[BaseMessage]) -> str:
     return "word " * 400
 
 
-def test_ctrl_c_during_a_chat_reply_keeps_the_partial_reply_and_the_chat() -> None:
+@pytest.fixture
+def default_sigint() -> Iterator[None]:
+    """Ctrl-C as in a terminal's foreground job, whatever this process inherited.
+
+    `make test &` (a background job of a non-interactive shell) starts pytest with SIGINT
+    ignored; the tests below need the disposition a user's terminal gives the CLI.
+    """
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+
+
+def test_ctrl_c_during_a_chat_reply_keeps_the_partial_reply_and_the_chat(
+    default_sigint: None,
+) -> None:
     fake = InterruptingChat(reply=long_reply, chunk_size=5)
     result = run(["chat"], "Tell me a story\n/history\n/quit\n", fake)
 
@@ -529,7 +545,7 @@ def test_ctrl_c_during_a_chat_reply_keeps_the_partial_reply_and_the_chat() -> No
     assert "assistant: word word" in result.stdout  # /history ran after the interruption
 
 
-def test_ctrl_c_during_ask_saves_the_partial_reply_and_exits_130() -> None:
+def test_ctrl_c_during_ask_saves_the_partial_reply_and_exits_130(default_sigint: None) -> None:
     fake = InterruptingChat(reply=long_reply, chunk_size=5)
     result = run(["ask", "Tell me a story"], model=fake)
 
@@ -539,7 +555,7 @@ def test_ctrl_c_during_ask_saves_the_partial_reply_and_exits_130() -> None:
     assert 0 < len(messages[1].text) < len(long_reply([]))
 
 
-def test_a_second_ctrl_c_raises_keyboard_interrupt() -> None:
+def test_a_second_ctrl_c_raises_keyboard_interrupt(default_sigint: None) -> None:
     stops: list[bool] = []
 
     class Bot:
