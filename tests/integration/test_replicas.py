@@ -147,7 +147,8 @@ class Cluster:
 def cluster(replicas_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A throwaway database migrated once, and a throwaway Redis."""
     directory = tmp_path_factory.mktemp("replicas")
-    config = server_config(directory, {"fake": f"{FAKE_GRAPH}:graph"})
+    # deploy/replicas/langgraph.json has no custom http app (the web page): neither does this.
+    config = server_config(directory, {"fake": f"{FAKE_GRAPH}:graph"}, web_app=False)
     settings = json.loads(config.read_text())
     # langgraph-runtime-pg 0.11.1 cannot store runs when custom auth is on (docs/server.md).
     settings.pop("auth", None)
