@@ -89,3 +89,24 @@ def test_user_errors_are_one_line_with_the_right_exit_code(
 def test_version_and_help_from_the_installed_script() -> None:
     assert agent("--version").stdout.startswith("agent, version ")
     assert "Examples:" in agent("-h").stdout
+
+
+@pytest.mark.parametrize(("command", "input"), [(("ask", "hi"), ""), (("chat",), "hi\n/quit\n")])
+def test_a_model_name_the_embedded_model_cannot_serve_is_refused_before_any_message(
+    command: tuple[str, ...], input: str
+) -> None:
+    result = agent(command[0], "-m", "llama3.2", *command[1:], input=input)
+
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr)
+    assert "serves only 'smollm2'" in result.stderr and "'llama3.2'" in result.stderr
+    assert "assistant>" not in result.stdout  # the chat never asked for a message
+    with open_memory() as memory:
+        assert list_threads(memory) == []
+
+
+def test_the_embedded_models_own_name_is_accepted() -> None:
+    result = agent("ask", "-m", "smollm2", "Say hi", AGENT_MAX_REPLY_TOKENS="8")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()

@@ -207,10 +207,14 @@ def open_chatbot(services: Services, opening: Opening) -> Chatbot:
 
 
 def load_model(services: Services, terminal: Terminal, model: str | None) -> None:
-    """Start the embedded model with a spinner, so the screen is never blank while it loads."""
+    """Start the embedded model with a spinner (the screen is never blank), then check -m.
+
+    A model name the backend cannot serve is refused here, before the first message.
+    """
     if services.needs_model_load(model):
         with terminal.status("Loading the embedded model…"):
             services.load_model(model)
+    services.check_model(model)
 
 
 def make_reader() -> Reader:

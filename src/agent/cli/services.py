@@ -95,6 +95,19 @@ class Services:
         """Start the embedded model now, so the first reply does not pay for it."""
         self._backend(model).load()
 
+    def check_model(self, model: str | None) -> None:
+        """Refuse a model name the backend cannot serve now, not at the first message.
+
+        The embedded model serves one model: another name is refused with what to do instead.
+
+        Raises:
+            UnsupportedModelError: If the backend cannot answer as `model`.
+        """
+        if self.chat_model is None and model is not None:
+            from agent.context import Context
+
+            self._backend(model).model_name(Context(model=model))
+
     def _backend(self, model: str | None) -> Backend:
         """The backend runs with this model use (a `provider:model` name: that provider's)."""
         from agent.context import Context
