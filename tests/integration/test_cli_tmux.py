@@ -164,3 +164,23 @@ def test_chat_in_a_real_terminal(screen: Screen) -> None:
     assert "[interrupted]" in resumed.split("you: Write a long story about a dragon.", 1)[1]
     screen.send("/quit", "Enter")
     assert screen.exit_status() == "0"
+
+
+def test_a_cut_reply_is_marked_and_continues_in_a_real_terminal(screen: Screen) -> None:
+    screen.env["AGENT_MAX_REPLY_TOKENS"] = "8"  # every reply hits the limit
+    screen.start(f"{AGENT} chat; echo EXIT=$?")
+    screen.wait_for(lambda s: prompts(s) == 1, "the first prompt")
+
+    screen.send("Write a long story about a dragon.", "Enter")
+    first = screen.wait_for(lambda s: prompts(s) == 2, "the cut reply")
+    assert "[cut at 8 tokens]" in first
+    screen.send("/continue", "Enter")
+    more = screen.wait_for(lambda s: prompts(s) == 3, "the continuation")
+    assert more.count("[cut at 8 tokens]") == 2  # the continuation hit the limit too
+    screen.send("/quit", "Enter")
+    assert screen.exit_status() == "0"
+
+    with open_memory() as memory:
+        messages = transcript(memory, list_threads(memory)[0].id)
+    assert [m.type for m in messages] == ["human", "ai", "human", "ai"]
+    assert all(m.response_metadata.get("cut") for m in messages[1::2])
