@@ -48,6 +48,7 @@ class FakeChat(BaseChatModel):
     fail_after_chunks: int | None = None
     pause_after: int | None = None  # stream this many chunks, then wait for resume()
     produced: int = 0  # chunks streamed so far, over all calls
+    cancelled: int = 0  # async streams cancelled while paused (the caller gave up on them)
     finish: dict[str, Any] = Field(default_factory=dict)  # the last chunk's response_metadata
     calls: list[list[BaseMessage]] = Field(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -116,7 +117,11 @@ class FakeChat(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         for number, chunk in enumerate(self._chunks(messages)):
             if self._paused_before(number):
-                await asyncio.to_thread(self._resume.wait, PAUSE_LIMIT)
+                try:
+                    await asyncio.to_thread(self._resume.wait, PAUSE_LIMIT)
+                except asyncio.CancelledError:
+                    self.cancelled += 1
+                    raise
             await asyncio.sleep(self.delay)
             if run_manager:
                 await run_manager.on_llm_new_token(

@@ -105,8 +105,12 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-class ReplyStopped(BaseException):
-    """Raised inside the model call to end a reply nobody wants any more (see Chatbot.stop)."""
+class ReplyStopped(Exception):
+    """Raised inside the model call to end a reply nobody wants any more (see Chatbot.stop).
+
+    An Exception (not a BaseException) because LangChain's async model path handles only
+    Exceptions raised by callbacks; the drivers catch it before their generic handlers.
+    """
 
 
 class StopSwitch(BaseCallbackHandler):
@@ -117,6 +121,7 @@ class StopSwitch(BaseCallbackHandler):
     """
 
     raise_error = True
+    run_inline = True  # a flag check per token: no executor hop on the async path
 
     def __init__(self) -> None:
         self.pressed = threading.Event()

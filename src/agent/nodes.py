@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
+from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph import END
 from langgraph.prebuilt import tools_condition
 from langgraph.runtime import Runtime
@@ -20,7 +23,7 @@ from agent.errors import EmptyMessageError, InvalidMessageError
 from agent.memory.archive import StoreArchive
 from agent.memory.text import require_valid_text
 from agent.models.backend import Backend
-from agent.models.failures import advice_for, describe_model, model_errors
+from agent.models.failures import Advice, advice_for, describe_model, model_errors
 from agent.models.replies import mark_cut
 from agent.personas import Persona, get_persona
 from agent.retrieval.passages import cite, with_passages
@@ -135,25 +138,70 @@ def route_after_model(state: State) -> str:
     return tools_condition(dict(state)) if state.get("messages") else END
 
 
-def make_call_model(backend: Backend, tools: Sequence[Tool] = ()) -> Callable[..., dict[str, Any]]:
-    """Build the `call_model` node around the backend (and the tools the model may call)."""
+@dataclass(frozen=True)
+class ModelCall:
+    """Everything one model call needs, prepared before the call (the slow, blocking part)."""
+
+    runnable: Runnable[Any, Any]
+    prompt: list[BaseMessage]
+    backend: str
+    advice: Advice
+    reply_cap: int | None
+    passages: list[Any]
+
+
+def prepare_call(
+    backend: Backend, tools: Sequence[Tool], state: State, runtime: Runtime[Context]
+) -> ModelCall:
+    """Pick the model, check it can take this input (tools, content kinds), build the prompt."""
+    context = Context.coerce(runtime.context)
+    persona = get_persona(state.get("persona") or DEFAULT_PERSONA)
+    serving = backend.for_run(context)
+    if tools:
+        serving.check_tools()
+    model = serving.chat_model(context)
+    messages = state.get("messages", [])
+    require_readable(model, messages, describe_model(model))
+    return ModelCall(
+        runnable=with_tools(model, tools, tool_rounds(messages)),
+        prompt=model_input(state, persona),
+        backend=describe_model(model),
+        advice=advice_for(model),
+        reply_cap=serving.reply_cap(context),
+        passages=list(state.get("passages", [])),
+    )
+
+
+def finish_call(call: ModelCall, reply: BaseMessage) -> dict[str, Any]:
+    """The state update for a reply: marked if the length limit cut it, sources cited."""
+    return {"messages": [cite(mark_cut(reply, call.reply_cap), call.passages)]}
+
+
+def make_call_model(backend: Backend, tools: Sequence[Tool] = ()) -> RunnableCallable:
+    """Build the `call_model` node around the backend (and the tools the model may call).
+
+    The node has a sync and an async body: sync runs (`Chatbot.stream`) call the model in
+    LangGraph's worker thread; async runs (`astream`, the LangGraph server) await it, so
+    cancelling the run (Stop in the web page, `runs.cancel`) also ends the model call, which
+    a worker thread could not.
+    """
 
     def call_model(
         state: State, runtime: Runtime[Context], config: RunnableConfig
     ) -> dict[str, Any]:
         """Send the persona prompt and window to the model; tokens stream to `messages` mode."""
-        context = Context.coerce(runtime.context)
-        persona = get_persona(state.get("persona") or DEFAULT_PERSONA)
-        serving = backend.for_run(context)
-        if tools:
-            serving.check_tools()
-        model = serving.chat_model(context)
-        messages = state.get("messages", [])
-        require_readable(model, messages, describe_model(model))
-        with model_errors(describe_model(model), advice_for(model)):
-            runnable = with_tools(model, tools, tool_rounds(messages))
-            reply = runnable.invoke(model_input(state, persona), config)
-        reply = mark_cut(reply, serving.reply_cap(context))
-        return {"messages": [cite(reply, state.get("passages", []))]}
+        call = prepare_call(backend, tools, state, runtime)
+        with model_errors(call.backend, call.advice):
+            reply = call.runnable.invoke(call.prompt, config)
+        return finish_call(call, reply)
 
-    return call_model
+    async def acall_model(
+        state: State, runtime: Runtime[Context], config: RunnableConfig
+    ) -> dict[str, Any]:
+        """Async `call_model`: the same steps, the model awaited (so cancellable)."""
+        call = await asyncio.to_thread(prepare_call, backend, tools, state, runtime)
+        with model_errors(call.backend, call.advice):
+            reply = await call.runnable.ainvoke(call.prompt, config)
+        return finish_call(call, reply)
+
+    return RunnableCallable(call_model, acall_model, name="call_model", trace=False)

@@ -20,6 +20,7 @@ from agent.graph import builder  # noqa: E402
 from agent.memory.archive import StoreArchive  # noqa: E402
 from agent.memory.threads import THREADS  # noqa: E402
 from tests.fakes import FakeChat  # noqa: E402
+from tests.integration.server_models import paused_model  # noqa: E402
 
 
 def describe_input(messages: Sequence[BaseMessage]) -> str:
@@ -62,3 +63,20 @@ probe = StateGraph(MessagesState)
 probe.add_node(inspect_store)
 probe.add_edge(START, "inspect_store")
 store_probe = probe.compile(name="store_probe")
+
+
+# `pausing` answers with a model that waits mid-reply until its call is cancelled;
+# `model_probe` reports that model's counters.
+pausing = builder(chat_model=paused_model).compile()
+
+
+async def report_model(state: MessagesState) -> dict[str, Any]:
+    """Answer with the paused model's counters, as JSON."""
+    counters = {"produced": paused_model.produced, "cancelled": paused_model.cancelled}
+    return {"messages": [AIMessage(content=json.dumps(counters))]}
+
+
+model_report = StateGraph(MessagesState)
+model_report.add_node(report_model)
+model_report.add_edge(START, "report_model")
+model_probe = model_report.compile(name="model_probe")

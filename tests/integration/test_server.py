@@ -18,7 +18,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import StreamPart
 
 from agent.server.dev import ServerProcess, free_port, moved_port
-from tests.integration.server_harness import REPO, start_dev_server, user_message
+from tests.integration.server_harness import FAKE_GRAPH, REPO, start_dev_server, user_message
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
             "AGENT_MAX_REPLY_TOKENS": "24",
             "AGENT_PERSONAS_DIR": str(personas),
         },
+        graphs={"pausing": f"{FAKE_GRAPH}:pausing", "model_probe": f"{FAKE_GRAPH}:model_probe"},
     )
     yield running
     running.stop()
@@ -314,3 +315,35 @@ async def test_a_broken_persona_file_fails_its_own_persona_only_without_a_path(
     assert "/" not in error["message"]  # the operator's directory stays private
     shanty = await stream_turn(client, thread_id, "hi", context={"persona": "shanty"})
     assert not errors(shanty) and "heard: hi" in last_reply(shanty)
+
+
+async def paused_model_counters(client: LangGraphClient) -> dict[str, int]:
+    """The pausing graph's model counters, read inside the server by the `model_probe` graph."""
+    result = await client.runs.wait(None, "model_probe", input=user_message("report"))
+    return dict(json.loads(result["messages"][-1]["content"]))  # type: ignore[index,call-overload]
+
+
+async def test_cancelling_a_run_ends_its_model_call(client: LangGraphClient) -> None:
+    """Stop in a client must stop the model, not only the run (the model would otherwise go on
+    generating, holding an embedded slot, up to the reply cap)."""
+    thread_id = await new_thread(client)
+    run_id, tokens = None, 0
+    async for part in client.runs.stream(
+        thread_id, "pausing", input=user_message("go"), stream_mode=STREAM_MODES
+    ):
+        if part.event == "metadata":
+            run_id = part.data["run_id"]
+        tokens += part.event == "messages"
+        if tokens == 2:  # the model has streamed and now waits for a resume that never comes
+            break
+    assert run_id is not None
+    await client.runs.cancel(thread_id, run_id)
+    counters = await paused_model_counters(client)
+    for _ in range(300):  # the cancellation reaches the model call asynchronously
+        if counters["cancelled"]:
+            break
+        await asyncio.sleep(0.2)
+        counters = await paused_model_counters(client)
+    assert counters == {"produced": 3, "cancelled": 1}
+    after = await stream_turn(client, thread_id, "still there?")
+    assert "heard: " in last_reply(after) and "still there?" in last_reply(after)
