@@ -8,16 +8,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr
@@ -76,6 +77,13 @@ class ScriptedChat(FakeChat):
         text = "".join(chunk.text for chunk in self._stream(messages))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
+    def _script(self, messages: list[BaseMessage]) -> tuple[list[ChatGenerationChunk], float]:
+        """The reply's chunks and the pause before each (the server streams asynchronously)."""
+        self.calls.append(list(messages))
+        reply, delay = self._plan(messages)
+        chunks = [AIMessageChunk(content=piece) for piece in pieces(reply, self.chunk_size)]
+        return [ChatGenerationChunk(message=chunk) for chunk in chunks], delay
+
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -83,14 +91,26 @@ class ScriptedChat(FakeChat):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        self.calls.append(list(messages))
-        reply, delay = self._plan(messages)
-        for piece in pieces(reply, self.chunk_size):
+        chunks, delay = self._script(messages)
+        for chunk in chunks:
             time.sleep(delay)
-            chunk = AIMessageChunk(content=piece)
             if run_manager:
-                run_manager.on_llm_new_token(piece, chunk=ChatGenerationChunk(message=chunk))
-            yield ChatGenerationChunk(message=chunk)
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        chunks, delay = self._script(messages)
+        for chunk in chunks:
+            await asyncio.sleep(delay)
+            if run_manager:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
 
 
 graph = builder(
