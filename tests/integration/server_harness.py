@@ -23,13 +23,17 @@ def absolute(spec: str) -> str:
 
 
 def server_config(
-    directory: Path, graphs: Mapping[str, str] | None = None, *, web_app: bool = True
+    directory: Path,
+    graphs: Mapping[str, str] | None = None,
+    *,
+    web_app: bool = True,
+    source: Path = REPO / "langgraph.json",
 ) -> Path:
-    """The real langgraph.json with absolute paths and extra test graphs, for a tmp directory.
+    """A real langgraph.json (`source`) with absolute paths and extra test graphs, for a tmp dir.
 
     `web_app=False` leaves out the web page's custom app (a stock server, for comparisons).
     """
-    config: dict[str, Any] = json.loads((REPO / "langgraph.json").read_text(encoding="utf-8"))
+    config: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
     if not web_app:
         config.pop("http", None)
     config["graphs"] = {name: absolute(spec) for name, spec in config["graphs"].items()}

@@ -53,7 +53,9 @@ from agent.memory.threads import (
 )
 from agent.personas import load_personas
 from agent.server import queue_wakeup
+from agent.server.custom_app import CustomApp
 from agent.server.policy import TEMPERATURE_RANGE, ServerPolicy
+from agent.server.runtime import server_store
 from agent.settings import read
 
 STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
@@ -61,6 +63,10 @@ DEFAULT_GRAPH = "chatbot"
 # Settings the page lets a user change per run (the rest are the operator's business).
 PAGE_SETTINGS = ("temperature", "max_turns", "max_reply_tokens")
 CREDENTIAL_HEADERS = ("authorization", "x-api-key")
+# Last-Event-ID that replays a run's stream from its first event on both runtimes: the in-memory
+# one compares event ids as strings (every id sorts after "-"); langgraph-runtime-pg reads "-" as
+# "from the beginning" but hands "-1" to Redis XRANGE, which refuses it, so nothing is replayed.
+REPLAY_FROM_START = "-"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -304,7 +310,8 @@ async def keep_stopped_reply(request: Request) -> Response:
         if status != "interrupted":
             return JSONResponse({"saved": False, "reason": f"the run ended as {status}"})
         stream = await api.get(
-            f"/threads/{thread_id}/runs/{run_id}/stream", headers={"Last-Event-ID": "-1"}
+            f"/threads/{thread_id}/runs/{run_id}/stream",
+            headers={"Last-Event-ID": REPLAY_FROM_START},
         )
         state = await api.get(f"/threads/{thread_id}/state")
     if stream.status_code != 200 or state.status_code != 200:
@@ -341,21 +348,18 @@ async def as_server(request: Request, path: str, reply: dict[str, Any]) -> httpx
     return await asyncio.create_task(write(), context=contextvars.Context())
 
 
-async def server_store() -> Any:
-    """The server's own store (the one the graph archives evicted messages into)."""
-    from langgraph_api.store import get_store  # type: ignore[import-untyped]
-
-    return await get_store()
-
-
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Wake the in-memory run queue as runs are created (see agent.server.queue_wakeup)."""
+    """Wake the in-memory run queue as runs are created (see agent.server.queue_wakeup).
+
+    On other runtimes (the replicas' PostgreSQL + Redis) it does nothing and returns at once.
+    """
     with queue_wakeup.installed():
         yield
 
 
-app = Starlette(
+# CustomApp: the server's startup must not go through the HTTP middleware (custom_app.py).
+app = CustomApp(
     routes=[
         Route("/chat", index, methods=["GET"]),
         Route("/chat/", index, methods=["GET"]),

@@ -168,10 +168,11 @@ export class Api {
     return this.stream("POST", `/threads/${threadId}/runs/stream`, { json: payload, signal });
   }
   joinRun(threadId, runId, signal) {
-    // "-1": replay the run's events from its start (the run was created resumable), then live.
+    // "-": replay the run's events from its start (the run was created resumable), then live.
+    // Not "-1": the replicas' runtime (langgraph-runtime-pg) replays nothing for it (web.py).
     return this.stream("GET", `/threads/${threadId}/runs/${runId}/stream`, {
       signal,
-      lastEventId: "-1",
+      lastEventId: "-",
     });
   }
   keepStopped(threadId, runId, shown) {
