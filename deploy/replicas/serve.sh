@@ -43,6 +43,6 @@ for ((i = 0; i < REPLICAS; i++)); do
         kill -0 "${pids[-1]}" 2>/dev/null || { echo "replica on port $port failed to start" >&2; exit 1; }
         sleep 0.5
     done
-    echo "replica $((i + 1))/$REPLICAS ready on http://$HOST:$port"
+    echo "replica $((i + 1))/$REPLICAS ready on http://$HOST:$port (chat page: http://$HOST:$port/chat)"
 done
 wait
