@@ -1031,3 +1031,17 @@ def test_ask_notes_an_eviction_on_stderr(monkeypatch: pytest.MonkeyPatch) -> Non
         "Note: 2 earlier exchanges moved out of the model's window; it no longer sees them "
         "(the thread keeps them).\n"
     )
+
+
+def test_services_close_their_chatbots_before_the_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Chatbot may still use the memory after its reply (background work): it closes first."""
+    order: list[str] = []
+    monkeypatch.setattr(Chatbot, "close", lambda self: order.append(f"bot {self.thread_id}"))
+    services = Services(chat_model=FakeChat())
+    first, second = services.chatbot(thread_id="one"), services.chatbot(thread_id="two")
+    memory = services.open_memory()
+    monkeypatch.setattr(memory, "close", lambda: order.append("memory"))
+    services.close()
+
+    assert order == ["bot two", "bot one", "memory"]
+    assert (first.thread_id, second.thread_id) == ("one", "two")

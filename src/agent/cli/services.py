@@ -41,6 +41,7 @@ class Services:
     db_url: str | None = None
     memory: Memory | None = None
     _owned: list[Memory] = field(default_factory=list, repr=False)
+    _bots: list[Chatbot] = field(default_factory=list, repr=False)
 
     def open_memory(self) -> Memory:
         """The memory every command of this process shares (opened once)."""
@@ -52,7 +53,13 @@ class Services:
         return self.memory
 
     def close(self) -> None:
-        """Close the memory this object opened (not one handed in)."""
+        """Close the Chatbots built here (they finish their work), then the memory it opened.
+
+        The memory handed in stays open. A Chatbot may still be using the memory after its
+        reply (work after the reply runs in the background), so it is closed first.
+        """
+        while self._bots:
+            self._bots.pop().close()
         while self._owned:
             self._owned.pop().close()
         self.memory = None
@@ -69,7 +76,7 @@ class Services:
         """A Chatbot on the shared memory, so /new and /switch see the same threads."""
         from agent.chatbot import Chatbot
 
-        return Chatbot(
+        bot = Chatbot(
             persona,
             thread_id,
             persona_vars=persona_vars,
@@ -78,6 +85,8 @@ class Services:
             model=model,
             temperature=temperature,
         )
+        self._bots.append(bot)
+        return bot
 
     def backend_label(self, model: str | None = None) -> str:
         """Where replies come from, for the chat header (`model`: the -m/--model given)."""
