@@ -104,3 +104,26 @@ def test_many_turns_queued_on_one_thread_all_run_in_turn(any_url: str) -> None:
     assert len(saved) == 200
     humans_seen = sorted(sum(m.type == "human" for m in call) for call in model.calls)
     assert humans_seen == list(range(1, 101))  # no lost update: turn k saw the k-1 before it
+
+
+async def test_200_concurrent_conversations_on_the_native_async_savers(url: str) -> None:
+    from agent.memory.aio import aopen_memory
+
+    async with await aopen_memory(url) as memory:
+
+        async def converse(n: int) -> None:
+            chat = Chatbot(
+                thread_id=f"c{n}",
+                chat_model=FakeChat(),
+                checkpointer=memory.checkpointer,
+                store=memory.store,
+                max_turns=1,
+            )
+            await chat.asay(f"{n} one")
+            await chat.asay(f"{n} two")
+            assert [str(m.text) for m in await chat.atranscript()][::2] == [f"{n} one", f"{n} two"]
+
+        outcomes = await asyncio.gather(
+            *(converse(n) for n in range(CONVERSATIONS)), return_exceptions=True
+        )
+        assert [o for o in outcomes if o is not None] == []

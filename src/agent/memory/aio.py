@@ -14,12 +14,13 @@ These savers are bound to the loop that opened them and cannot be called synchro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
@@ -97,9 +98,89 @@ async def _open_sqlite(location: Location) -> AsyncMemory:
 
 
 async def _open_postgres(location: Location) -> AsyncMemory:
-    """AsyncPostgresSaver and AsyncPostgresStore on one AsyncConnectionPool."""
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    """The native async saver and store, each on its own pool; the saver's sync side on a third.
+
+    AsyncPostgresSaver.aput holds a pooled connection while it serializes in a worker thread,
+    and LangGraph's sync nodes (and any sync twin run with asyncio.to_thread) call the saver's
+    sync methods from worker threads. Served by the loop on the same pool, 20 such aputs and a
+    full executor deadlock each other (seen at 20 concurrent conversations); here sync calls go
+    to a sync PostgresSaver on its own pool and never wait for the loop. The store's async calls
+    never need a worker thread, so its own pool is enough.
+    """
     from langgraph.store.postgres import AsyncPostgresStore
+    from psycopg_pool import ConnectionPool
+
+    from agent.memory.postgres import POOL_SIZE, PostgresCheckpointer, connection_kwargs
+
+    saver_pool = await _async_pool(location, "agent-memory-async-saver")
+    closers: list[Callable[[], Awaitable[None]]] = [saver_pool.close]
+    try:
+        store_pool = await _async_pool(location, "agent-memory-async-store")
+        closers.append(store_pool.close)
+        sync_pool: ConnectionPool[Any] = ConnectionPool(
+            location.target, min_size=1, max_size=POOL_SIZE, kwargs=connection_kwargs(),
+            open=False, name="agent-memory-async-sync-side",
+        )  # fmt: skip
+        closers.append(lambda: asyncio.to_thread(sync_pool.close))
+        await asyncio.to_thread(_open_sync_pool, sync_pool, location)
+    except BaseException:
+        for close in reversed(closers):
+            await close()
+        raise
+    sync_saver = PostgresCheckpointer(sync_pool)
+    sync_saver.location = location
+    return AsyncMemory(
+        location,
+        _native_postgres_saver(saver_pool, sync_saver),
+        AsyncPostgresStore(store_pool),
+        closers=closers,
+    )
+
+
+def _open_sync_pool(pool: Any, location: Location) -> None:
+    """Open a sync pool, or DatabaseUnavailableError."""
+    from psycopg_pool import PoolTimeout
+
+    from agent.memory.postgres import CONNECT_TIMEOUT
+
+    try:
+        pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+    except PoolTimeout as error:
+        raise DatabaseUnavailableError(location.describe(), error, location.advice()) from error
+
+
+def _native_postgres_saver(pool: Any, sync_saver: BaseCheckpointSaver[Any]) -> Any:
+    """An AsyncPostgresSaver whose sync methods run on `sync_saver` instead of the loop."""
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    class NativePostgresSaver(AsyncPostgresSaver):
+        """Async methods native; sync ones (from worker threads) on a sync saver."""
+
+        def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+            """Sync `get_tuple`, on the sync saver."""
+            return sync_saver.get_tuple(config)
+
+        def list(self, config: RunnableConfig | None, **kwargs: Any) -> Iterator[CheckpointTuple]:
+            """Sync `list`, on the sync saver."""
+            return sync_saver.list(config, **kwargs)
+
+        def put(self, config: RunnableConfig, *args: Any) -> RunnableConfig:
+            """Sync `put`, on the sync saver."""
+            return sync_saver.put(config, *args)
+
+        def put_writes(self, config: RunnableConfig, *args: Any) -> None:
+            """Sync `put_writes`, on the sync saver."""
+            sync_saver.put_writes(config, *args)
+
+        def delete_thread(self, thread_id: str) -> None:
+            """Sync `delete_thread`, on the sync saver."""
+            sync_saver.delete_thread(thread_id)
+
+    return NativePostgresSaver(pool)
+
+
+async def _async_pool(location: Location, name: str) -> Any:
+    """An open AsyncConnectionPool, or DatabaseUnavailableError."""
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
     from agent.memory.postgres import CONNECT_TIMEOUT, POOL_SIZE, connection_kwargs
@@ -110,13 +191,11 @@ async def _open_postgres(location: Location) -> AsyncMemory:
         max_size=POOL_SIZE,
         kwargs=connection_kwargs(),
         open=False,
-        name="agent-memory-async",
+        name=name,
     )
     try:
         await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
     except PoolTimeout as error:
         await pool.close()
         raise DatabaseUnavailableError(location.describe(), error, location.advice()) from error
-    return AsyncMemory(
-        location, AsyncPostgresSaver(pool), AsyncPostgresStore(pool), closers=[pool.close]
-    )
+    return pool
