@@ -329,7 +329,7 @@ class Chatbot:
         Args:
             name: The persona's name.
             persona_vars: Values for its variables; they add to (and override) the values the
-                thread already has.
+                thread already has (values the new persona does not use are dropped).
 
         Raises:
             UnknownPersonaError: No persona of that name.
@@ -339,7 +339,8 @@ class Chatbot:
         persona = get_persona(name)
         given = dict(persona_vars or {})
         persona.check_variables(given)
-        variables = {**self._persona_vars, **given}
+        kept = {k: v for k, v in self._persona_vars.items() if k in persona.declared_variables}
+        variables = {**kept, **given}
         persona.values({**self._state().values.get("persona_vars", {}), **variables})
         self._persona, self._persona_vars = name, variables
 

@@ -184,3 +184,15 @@ def test_empty_and_neighbouring_blocks_are_each_filled() -> None:
     assert "| `max_turns` |" in fresh and "| `AGENT_DB_URL` |" in fresh
     assert fresh.startswith("a\n") and "\nb\n" in fresh and fresh.endswith("c\n")
     assert regenerate(fresh) == fresh
+
+
+def test_switching_persona_drops_variables_the_new_one_does_not_use() -> None:
+    model = FakeChat()
+    bot = Chatbot("tutor", persona_vars={"user_name": "Ada"}, chat_model=model)
+    bot.say("hi")
+    bot.switch_persona("cooking_assistant", {"language": "French"})
+    bot.say("a recipe?")  # the tutor's user_name must not make this turn fail
+    assert "Reply in French." in model_texts(model.calls[-1])[0][1]
+    bot.switch_persona("tutor")
+    bot.say("back")
+    assert "talking with Ada" in model_texts(model.calls[-1])[0][1]  # the thread kept it

@@ -171,7 +171,10 @@ class ThreadNotFoundError(AgentError, LookupError):
 
     def __init__(self, thread_id: str) -> None:
         self.thread_id = thread_id
-        super().__init__(f"No saved thread {thread_id!r}. `agent threads` lists the saved ones.")
+        super().__init__(
+            f"No saved thread {thread_id!r}. `agent threads list` (or /threads in chat) "
+            "lists the saved ones."
+        )
 
     def __str__(self) -> str:
         return str(self.args[0])
