@@ -152,7 +152,7 @@ class SharedLocks(Protocol):
 def polls(key: str, deadline: float) -> Iterator[float]:
     """Pauses between tries of a cross-process lock; ThreadBusyError once the deadline passes.
 
-    The caller tries first and asks for the next pause only when the lock was taken.
+    The caller tries first, and asks for the next pause only while another process holds it.
     """
     started, pause = time.monotonic(), FIRST_POLL
     while (left := deadline - time.monotonic()) > 0:
@@ -246,11 +246,20 @@ class ThreadLocks:
             try:
                 yield
             except BaseException:
-                await asyncio.to_thread(_release_quietly, release, key)
+                await self._arelease(release, key, quietly=True)
                 raise
-            await asyncio.to_thread(release)
+            await self._arelease(release, key)
         finally:
             self.local.release(key)
+
+    async def _arelease(self, release: Release, key: str, *, quietly: bool = False) -> None:
+        """Release a shared lock in a worker thread (a database round trip), if there is one."""
+        if release is _no_lock:
+            return
+        if quietly:
+            await asyncio.to_thread(_release_quietly, release, key)
+        else:
+            await asyncio.to_thread(release)
 
     def close(self) -> None:
         """Drop the cross-process locks (a closed memory holds none)."""
