@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
@@ -226,3 +227,70 @@ class ToolCallingFake(BaseChatModel):
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=ChatGenerationChunk(message=chunk))
             yield ChatGenerationChunk(message=chunk)
+
+
+# --- deterministic summarizer and fact extractor (issue 14) -----------------------------------
+
+SUMMARIZER_MARK = "running summary"
+CONDENSER_MARK = "Shorten this summary"
+EXTRACTOR_MARK = "You keep notes about the user"
+FACT_PATTERNS = (
+    (re.compile(r"my name is (\w+)", re.I), "name"),
+    (re.compile(r"I (?:live|moved) (?:in|to) (\w+)", re.I), "home city"),
+    (re.compile(r"I work as an? (\w+)", re.I), "job"),
+    (re.compile(r"I(?:'m| am) (vegetarian|vegan)", re.I), "diet"),
+)
+
+
+def role_of(messages: Sequence[BaseMessage]) -> str:
+    """Which job a prompt asks for: 'summarize', 'condense', 'extract' or 'chat'."""
+    first = str(messages[0].text) if messages else ""
+    if SUMMARIZER_MARK in first:
+        return "summarize"
+    if first.startswith(CONDENSER_MARK):
+        return "condense"
+    if first.startswith(EXTRACTOR_MARK):
+        return "extract"
+    return "chat"
+
+
+def fake_summary(messages: Sequence[BaseMessage]) -> str:
+    """The summary so far plus one sentence per evicted user line ('The user said: ...')."""
+    body = str(messages[-1].text)
+    before, _, new = body.partition("\n\nNew messages:\n")
+    summary = before.removeprefix("Summary so far:\n").strip()
+    summary = "" if summary == "(none yet)" else summary
+    said = [
+        f"The user said: {line.removeprefix('User: ').rstrip('.!?')}."
+        for line in new.splitlines()
+        if line.startswith("User: ")
+    ]
+    return " ".join([summary, *said]).strip()
+
+
+def fake_facts(messages: Sequence[BaseMessage]) -> str:
+    """'topic: fact' lines for the patterns the latest user message matches, else NONE."""
+    text = str(messages[-1].text)
+    found = [f"{topic}: {m.group(1)}" for p, topic in FACT_PATTERNS if (m := p.search(text))]
+    return "\n".join(found) or "NONE"
+
+
+def with_memory_jobs(reply: Reply = echo_last) -> Reply:
+    """A reply function that also summarizes, condenses and extracts, deterministically."""
+
+    def respond(messages: Sequence[BaseMessage]) -> str:
+        role = role_of(messages)
+        if role == "summarize":
+            return fake_summary(messages)
+        if role == "condense":
+            return str(messages[-1].text).split(". ")[0].rstrip(".") + "."
+        if role == "extract":
+            return fake_facts(messages)
+        return reply(messages)
+
+    return respond
+
+
+def chat_calls(calls: Sequence[Sequence[BaseMessage]]) -> list[list[BaseMessage]]:
+    """The recorded inputs of conversation turns only (no summarizer or extractor calls)."""
+    return [list(call) for call in calls if role_of(call) == "chat"]

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -32,10 +33,13 @@ from agent.errors import EmptyMessageError, NothingToContinueError
 from agent.graph import Graph, build_graph
 from agent.memory import threads
 from agent.memory.errors import DatabaseError, unsaved
+from agent.memory.longterm import UserMemory, resolve_embeddings
 from agent.memory.savers import Memory, open_memory, wrap_savers
 from agent.memory.text import require_thread_id, require_valid_text
 from agent.nodes import Tool, thread_persona
 from agent.personas import get_persona
+from agent.post_reply import POST_REPLY_NODES
+from agent.summary import with_memory
 from agent.window import valid_messages
 
 INTERRUPTED = "interrupted"  # response_metadata flag of a reply stopped early
@@ -232,12 +236,18 @@ class Chatbot:
         memory: Memory | None = None,
         tools: Sequence[Tool] = (),
         retriever: BaseRetriever | None = None,
+        embeddings: Embeddings | None | Literal["bundled"] = "bundled",
         model: str | None = None,
         temperature: float | None = None,
         max_turns: int | None = None,
         max_tokens: int | None = None,
         low_water: float | None = None,
         max_reply_tokens: int | None = None,
+        user_id: str | None = None,
+        summary: bool | None = None,
+        summary_tokens: int | None = None,
+        long_term_memory: bool | None = None,
+        memory_tokens: int | None = None,
         durability: Durability = "exit",
     ) -> None:
         """Open (or resume) a thread.
@@ -256,12 +266,19 @@ class Chatbot:
                 which this Chatbot then owns and closes.
             tools: Tools the model may call (LangChain tools or plain functions).
             retriever: A retriever whose passages are given to the model each turn.
+            embeddings: What ranks the user's facts by meaning when recalling them ("bundled":
+                the MiniLM of the `rag` extra if installed; None: by recency).
             model: Model name for the backend (`Context.model`).
             temperature: Sampling temperature (`Context.temperature`).
             max_turns: Exchanges in the window (`Context.max_turns`).
             max_tokens: Token budget of system prompt + window (`Context.max_tokens`).
             low_water: Fraction of the budget to evict down to (`Context.low_water`).
             max_reply_tokens: Most tokens one reply may have (`Context.max_reply_tokens`).
+            user_id: Whose long-term memory this thread uses (`Context.user_id`; None: none).
+            summary: Keep a running summary of what the window evicts (`Context.summary`).
+            summary_tokens: Token budget of that summary (`Context.summary_tokens`).
+            long_term_memory: Learn and recall facts about the user (`Context.long_term_memory`).
+            memory_tokens: Token budget of the recalled facts (`Context.memory_tokens`).
             durability: When LangGraph writes checkpoints ("exit": once per turn).
 
         Raises:
@@ -283,6 +300,11 @@ class Chatbot:
             "max_tokens": max_tokens,
             "low_water": low_water,
             "max_reply_tokens": max_reply_tokens,
+            "user_id": user_id,
+            "summary": summary,
+            "summary_tokens": summary_tokens,
+            "long_term_memory": long_term_memory,
+            "memory_tokens": memory_tokens,
         }
         self._settings: dict[str, Any] = {k: v for k, v in settings.items() if v is not None}
         Context(**self._settings)  # validate now, not at the first turn
@@ -296,14 +318,17 @@ class Chatbot:
             memory = open_memory()
             self._close_memory = weakref.finalize(self, memory.close)
         self.memory: Memory = memory if memory is not None else wrap_savers(checkpointer, store)
+        self._embeddings = resolve_embeddings(embeddings)
         self.graph: Graph = build_graph(
             chat_model=chat_model,
             checkpointer=self.memory.checkpointer,
             store=self.memory.store,
             tools=tools,
             retriever=retriever,
+            embeddings=self._embeddings,
         )
         self._durability: Durability = durability
+        self._after: threading.Thread | None = None  # the last turn's after-reply work
         if persona is not None or persona_vars:
             self.switch_persona(persona or self.persona, persona_vars)
 
@@ -347,14 +372,26 @@ class Chatbot:
     # --- reading --------------------------------------------------------------------------
 
     def _state(self) -> StateSnapshot:
+        self.wait()
         return self.graph.get_state(self.config)
 
     def history(self) -> list[BaseMessage]:
-        """What the model sees next turn: the persona's system message, then the window."""
+        """What the model sees next turn: the system message (summary, facts included), window."""
         values = self._state().values
         name, variables = thread_persona(values, self.context())
         window = valid_messages(values.get("messages", []), turn_pending=False)
-        return get_persona(name).format(window, variables)
+        return with_memory(get_persona(name).format(window, variables), values)
+
+    def summary(self) -> str:
+        """The running summary of what the window evicted ('' until something was evicted)."""
+        return str(self._state().values.get("summary") or "")
+
+    @property
+    def user_memory(self) -> UserMemory | None:
+        """The user's long-term memory (list, put, forget, clear), or None without a user."""
+        self.wait()  # facts from the last turn are being learned
+        user_id = self.context().user_id
+        return UserMemory(self.memory.store, user_id, self._embeddings) if user_id else None
 
     # --- talking --------------------------------------------------------------------------
     #
@@ -383,12 +420,14 @@ class Chatbot:
         the turn evicted and how the reply ended.
         """
         turn = self._begin(text)
+        self.wait()
         with self.memory.thread_lock(self.thread_id):
             record = threads.begin_turn(self.memory, self.thread_id, text, self._persona)
             try:
                 yield from self._stream_turn(turn)
             finally:
                 self._end_turn(turn, record)
+        self._start_after_reply()
 
     def _stream_turn(self, turn: Turn) -> Iterator[str]:
         """Drive one turn through the graph, keeping the history valid however it ends."""
@@ -399,6 +438,7 @@ class Chatbot:
             context=self.context(),
             stream_mode="messages",
             durability=self._durability,
+            interrupt_before=POST_REPLY_NODES,  # they run after the stream, see _after_reply
         )
         try:
             for event in events:
@@ -459,6 +499,7 @@ class Chatbot:
     async def astream(self, text: str) -> AsyncIterator[str]:
         """Async `stream`, with the same rules (stop(), early close, rollback, last_turn)."""
         turn = self._begin(text)
+        await asyncio.to_thread(self.wait)
         async with self.memory.athread_lock(self.thread_id):
             record = await asyncio.to_thread(
                 threads.begin_turn, self.memory, self.thread_id, text, self._persona
@@ -470,6 +511,7 @@ class Chatbot:
             finally:
                 await pieces.aclose()  # settle an early stop now, inside the lock
                 await asyncio.to_thread(self._end_turn, turn, record)
+        await asyncio.to_thread(self._start_after_reply)
 
     async def _astream_turn(self, turn: Turn) -> AsyncGenerator[str, None]:
         """Async `_stream_turn`: the same outcomes, waiting on the event loop."""
@@ -479,6 +521,7 @@ class Chatbot:
             context=self.context(),
             stream_mode="messages",
             durability=self._durability,
+            interrupt_before=POST_REPLY_NODES,
         )
         try:
             async for event in events:
@@ -506,6 +549,54 @@ class Chatbot:
     def _run_config(self, turn: Turn) -> RunnableConfig:
         """This thread's config plus the turn's stop switch."""
         return {**self.config, "callbacks": [turn.switch]}
+
+    # --- after the reply: the summary and long-term memory, off the critical path ---------
+    #
+    # A turn's run stops before `compact`/`remember` (interrupt_before), so the reply is saved
+    # and the stream ends as soon as the reply does. Their run then goes on in a background
+    # thread holding the thread's lock; the next turn, and every read of the thread, waits for
+    # it only if it is still running. If it never runs (the process died), the next turn's
+    # `trim` evicts instead and its own `compact` folds what was evicted.
+
+    def _start_after_reply(self) -> None:
+        """Run the turn's pending after-reply steps in the background, if it has any."""
+        snapshot = self.graph.get_state(self.config)
+        if not set(snapshot.next) & set(POST_REPLY_NODES):
+            return
+        context = self.context()
+        self._after = threading.Thread(
+            target=self._after_reply, args=(context,), name="agent-after-reply", daemon=False
+        )
+        self._after.start()
+
+    def _after_reply(self, context: Context) -> None:
+        """Finish the interrupted run: fold evicted messages into the summary, learn facts."""
+        try:
+            with self.memory.thread_lock(self.thread_id):
+                snapshot = self.graph.get_state(self.config)
+                if set(snapshot.next) & set(POST_REPLY_NODES):  # another writer may have gone on
+                    values = self.graph.invoke(
+                        None, self.config, context=context, durability=self._durability
+                    )
+                    count = int(values.get("archived", 0)) + len(values.get("messages", []))
+                    if self.memory.prune_due(count):  # this run wrote a checkpoint too
+                        self.memory.prune(self.thread_id)
+        except Exception:  # the turn is saved; the next turn's trim and compact catch up
+            log.warning(
+                "Thread %s: summarizing or learning after the reply failed.",
+                self.thread_id,
+                exc_info=True,
+            )
+
+    def wait(self) -> None:
+        """Wait until the last turn's after-reply work (summary, learning facts) is done.
+
+        Every read of the thread and the next turn do this themselves; call it to time a
+        turn end to end, or before handing the thread's memory to another process.
+        """
+        after, self._after = self._after, None
+        if after is not None and after is not threading.current_thread():
+            after.join()
 
     # --- keeping the history valid (sync; the async driver runs them in a worker thread) ---
 
@@ -559,15 +650,18 @@ class Chatbot:
         return await asyncio.to_thread(self.transcript)
 
     def export(self, format: Literal["json", "markdown"] = "json") -> str:
-        """This thread's whole transcript as JSON or Markdown (see agent.memory.threads)."""
+        """This thread's whole transcript and summary as JSON or Markdown (agent.memory.threads)."""
+        self.wait()
         return threads.export_thread(self.memory, self.thread_id, format)
 
     def delete(self) -> bool:
         """Delete this thread: checkpoints, transcript and listing; False if nothing was saved."""
+        self.wait()
         return threads.delete_thread(self.memory, self.thread_id)
 
     def close(self) -> None:
-        """Close the memory this Chatbot opened itself (memory handed in stays open)."""
+        """Finish the after-reply work, then close the memory this Chatbot opened itself."""
+        self.wait()
         if self._close_memory is not None:
             self._close_memory()
 
@@ -591,4 +685,4 @@ class Chatbot:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.close()
+        await asyncio.to_thread(self.close)

@@ -56,6 +56,11 @@ def at_least_one(value: Any) -> str | None:
     return None if _is_int(value) and value >= 1 else "must be an integer >= 1"
 
 
+def yes_or_no(value: Any) -> str | None:
+    """Problem with an on/off setting, or None."""
+    return None if isinstance(value, bool) else "must be true or false"
+
+
 def positive_or_none(value: Any) -> str | None:
     """Problem with an optional token count, or None."""
     ok = value is None or (_is_int(value) and value >= 1)
@@ -158,6 +163,41 @@ class Context:
         shown="512 embedded, 1024 compatible/Ollama, 4096 OpenAI and hosted providers",
     )
 
+    summary: bool = setting(
+        True,
+        "Fold what the window evicts into a running summary the model keeps seeing (off: the "
+        "plain window).",
+        check=yes_or_no,
+        env="AGENT_SUMMARY",
+    )
+    summary_tokens: int = setting(
+        256,
+        "Token budget of the running summary, counted against max_tokens (at most a quarter).",
+        check=at_least_one,
+        env="AGENT_SUMMARY_TOKENS",
+    )
+    user_id: str | None = setting(
+        None,
+        "Whose long-term memory the thread reads and adds to (None: none; on the server: the "
+        "authenticated user).",
+        check=name_or_none,
+        env="AGENT_USER_ID",
+        shown="none",
+    )
+    long_term_memory: bool = setting(
+        True,
+        "Learn facts about the user after each turn and recall them in their new threads "
+        "(needs a user).",
+        check=yes_or_no,
+        env="AGENT_LONG_TERM_MEMORY",
+    )
+    memory_tokens: int = setting(
+        200,
+        "Token budget of the recalled facts, counted against max_tokens (at most a quarter).",
+        check=at_least_one,
+        env="AGENT_MEMORY_TOKENS",
+    )
+
     def __new__(cls, **given: Any) -> Context:
         """Reject unknown names and remember which fields the caller named.
 
@@ -212,6 +252,8 @@ def field_kind(name: str) -> Kind:
     """The scalar kind of a field, from its annotation (`int | None` -> int)."""
     hint = get_type_hints(Context)[name]
     options = get_args(hint) or (hint,)
+    if bool in options:
+        return "bool"
     if int in options:
         return "int"
     return "float" if float in options else "str"

@@ -13,8 +13,6 @@ from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph._internal._runnable import RunnableCallable
-from langgraph.graph import END
-from langgraph.prebuilt import tools_condition
 from langgraph.runtime import Runtime
 
 from agent.content import require_readable
@@ -26,9 +24,11 @@ from agent.models.backend import Backend
 from agent.models.failures import Advice, advice_for, describe_model, model_errors
 from agent.models.replies import mark_cut
 from agent.personas import Persona, get_persona
+from agent.recall import memory_budget, memory_on
 from agent.retrieval.passages import cite, with_passages
 from agent.settings import read
 from agent.state import State
+from agent.summary import with_memory
 from agent.window import plan_window, tool_call_ids, valid_messages
 
 log = logging.getLogger(__name__)
@@ -72,45 +72,60 @@ def make_trim(backend: Backend, reserved_tokens: int = 0) -> Callable[..., dict[
     `reserved_tokens` stay free for what later nodes add to the prompt (retrieved passages).
     """
 
-    def trim(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-        """Validate the new message, then drop invalid and evict old messages from the state."""
+    def trim(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
+        """Validate the new message, then drop invalid and evict old messages from the state.
+
+        Normally the previous turn's `compact` already evicted, so this only enforces the hard
+        budget (after a skipped or failed `compact`, or an unusually long message).
+        """
         context = Context.coerce(runtime.context)
         messages = list(state.get("messages", []))
         require_user_turn(messages)
         name, variables = thread_persona(state, context)
         persona = get_persona(name)
         persona.check_variables(context.persona_vars)
-        system = persona.format([], variables)
+        system = with_memory(persona.format([], variables), state)
         serving = backend.for_run(context)
         count, budget = serving.count_tokens(context), serving.budget(context)
+        recall_pending = state.get("recalled") is None and memory_on(config, context) is not None
+        reserved = reserved_tokens + (memory_budget(context, budget) if recall_pending else 0)
         plan = plan_window(
             messages,
             max_turns=context.max_turns,
             max_tokens=budget,
             low_water=context.low_water,
             count_tokens=count,
-            fixed_tokens=count(system) + reserved_tokens if budget is not None else 0,
+            fixed_tokens=count(system) + reserved if budget is not None else 0,
         )
         archived = state.get("archived", 0)
         if plan.evict:
             archive_evicted(runtime, archived, plan.evict)
         removals = [RemoveMessage(id=m.id) for m in plan.drop + plan.evict if m.id]
-        return {
+        update: dict[str, Any] = {
             "messages": removals,
             "persona": name,
             "persona_vars": variables,
             "archived": archived + len(plan.evict),
-            "evicted": sum(isinstance(m, HumanMessage) for m in plan.evict),
+            # The window the model sees changes now: by this eviction and by the previous
+            # turn's `compact` (which evicted after that reply).
+            "evicted": sum(isinstance(m, HumanMessage) for m in plan.evict)
+            + state.get("compacted", 0),
+            "compacted": 0,
             "passages": [],  # retrieved context is per turn; `retrieve` (if wired) refills it
         }
+        if plan.evict and context.summary:
+            update["summary_due"] = True  # fold what was evicted at the end of this turn
+            if "summarized" not in state:  # a thread from before summaries: older archive stays
+                update["summarized"] = archived
+        return update
 
     return trim
 
 
 def model_input(state: State, persona: Persona) -> list[BaseMessage]:
-    """What the model is sent: the persona's system message first, then the valid window."""
+    """What the model is sent: the system message (persona, summary, memories), then the window."""
     window = valid_messages(state.get("messages", []), turn_pending=True)
-    system_and_window = persona.format(window, state.get("persona_vars", {}))
+    system_and_window = with_memory(persona.format(window, state.get("persona_vars", {})), state)
     return with_passages(system_and_window, state.get("passages", []))
 
 
@@ -131,11 +146,6 @@ def with_tools(model: BaseChatModel, tools: Sequence[Tool], rounds: int) -> Runn
     if rounds >= MAX_TOOL_ROUNDS:
         return model.bind_tools(tools, tool_choice="none")
     return model.bind_tools(tools)
-
-
-def route_after_model(state: State) -> str:
-    """Run the tools the reply asks for, else end the turn (also when a rollback emptied it)."""
-    return tools_condition(dict(state)) if state.get("messages") else END
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ from typing import Any, Literal
 
 from agent.errors import SettingError
 
-Kind = Literal["str", "int", "float", "path", "secret"]
+Kind = Literal["str", "int", "float", "bool", "path", "secret"]
+YES = ("1", "true", "yes", "on")
+NO = ("0", "false", "no", "off")
 Topic = Literal["run", "persona", "model", "memory", "server", "cli"]
 
 
@@ -193,6 +195,10 @@ def parse(name: str, text: str, kind: Kind) -> Any:
     except ValueError as error:
         expected = "an integer" if kind == "int" else "a number"
         raise SettingError(name, text, f"must be {expected}") from error
+    if kind == "bool":
+        if text.lower() not in YES + NO:
+            raise SettingError(name, text, "must be one of 1/0, true/false, yes/no, on/off")
+        return text.lower() in YES
     if kind == "path":
         return Path(text).expanduser()
     return text

@@ -28,7 +28,7 @@ from agent.cli.interrupt import ctrl_c_stops
 from agent.cli.services import Services
 from agent.memory import list_threads, open_memory, transcript
 from agent.personas import load_personas
-from tests.fakes import FakeChat, model_texts
+from tests.fakes import FakeChat, chat_calls, model_texts
 
 ANSI = "\x1b["
 
@@ -1004,8 +1004,10 @@ def test_chat_says_when_the_window_evicts_and_history_shows_where_it_starts(
 
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stdout.splitlines() if "earlier exchange" in line]
+    # After "two" the window evicted "one" (issue 14: after the reply, so turn "three" still
+    # sees "two"); after "three" it evicted "two", which the next turn would report.
     assert notes == [
-        "2 earlier exchanges moved out of the model's window; /history shows what it sees"
+        "1 earlier exchange moved out of the model's window; /history shows what it sees"
     ]
     history = result.stdout.split("assistant> /history\n", 1)[1].splitlines()
     assert history[:7] == [
@@ -1017,7 +1019,8 @@ def test_chat_says_when_the_window_evicts_and_history_shows_where_it_starts(
         "you: three",
         "assistant: You said: three",
     ]
-    assert [text for _, text in model_texts(fake.calls[2])[1:]] == ["three"]
+    sent = model_texts(chat_calls(fake.calls)[2])[1:]
+    assert [text for _, text in sent] == ["two", "You said: two", "three"]
 
 
 def test_ask_notes_an_eviction_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:

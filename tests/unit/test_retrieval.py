@@ -16,7 +16,7 @@ from agent import Chatbot, build_graph
 from agent.retrieval import LazyRetriever, load_markdown, split_markdown, with_passages
 from agent.retrieval.passages import passages_prompt, to_passages
 from agent.state import Passage
-from tests.fakes import FakeChat, ToolCallingFake, call_then_answer
+from tests.fakes import FakeChat, ToolCallingFake, call_then_answer, chat_calls
 
 
 class WordOverlapRetriever(BaseRetriever):
@@ -54,8 +54,8 @@ def retriever() -> WordOverlapRetriever:
 def test_retrieve_sits_between_trim_and_call_model() -> None:
     graph = build_graph(chat_model=FakeChat(), retriever=retriever())
     edges = {(e.source, e.target) for e in graph.get_graph().edges}
-    assert {("trim", "retrieve"), ("retrieve", "call_model")} <= edges
-    assert ("trim", "call_model") not in edges
+    assert {("recall", "retrieve"), ("retrieve", "call_model")} <= edges
+    assert ("recall", "call_model") not in edges
 
 
 def test_passages_go_to_the_system_message_and_sources_to_the_reply_metadata() -> None:
@@ -202,7 +202,7 @@ def test_the_window_leaves_room_for_the_passages_within_the_token_budget() -> No
     )
     for turn in range(12):
         bot.say(f"fact{turn} " + "and more words " * 12)
-        sent = model.calls[-1]
+        sent = chat_calls(model.calls)[-1]
         assert "big.md" in sent[0].text  # the passages really were there
         assert count_tokens_approximately(sent) <= 1400
     assert len(sent) < 2 + 2 * 12  # old exchanges were evicted to make that room

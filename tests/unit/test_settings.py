@@ -24,8 +24,13 @@ from tests.fakes import FakeChat, model_texts
 
 ROOT = Path(__file__).parents[2]
 # A value different from every default, per kind, to tell explicit from environment.
-ENV_VALUE = {"int": ("7", 7), "float": ("0.25", 0.25), "str": ("from-env", "from-env")}
-EXPLICIT = {"int": 3, "float": 0.5, "str": "explicit"}
+ENV_VALUE = {
+    "int": ("7", 7),
+    "float": ("0.25", 0.25),
+    "str": ("from-env", "from-env"),
+    "bool": ("off", False),  # every on/off setting defaults to on
+}
+EXPLICIT = {"int": 3, "float": 0.5, "str": "explicit", "bool": True}
 
 
 def env_fields() -> list[Any]:

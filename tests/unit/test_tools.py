@@ -17,7 +17,13 @@ from agent.graph import builder
 from agent.memory.archive import StoreArchive
 from agent.nodes import MAX_TOOL_ROUNDS
 from agent.window import exchanges, tool_call_ids, valid_messages
-from tests.fakes import NO_TOOLS_REPLY, ToolCallingFake, call_then_answer, tool_call
+from tests.fakes import (
+    NO_TOOLS_REPLY,
+    ToolCallingFake,
+    call_then_answer,
+    chat_calls,
+    tool_call,
+)
 
 
 @tool
@@ -67,13 +73,28 @@ def assert_valid_model_input(call: Sequence[BaseMessage]) -> None:
 
 def test_without_tools_the_graph_is_unchanged() -> None:
     model = ToolCallingFake(script=call_then_answer("add", numbers))
-    assert set(builder(chat_model=model).nodes) == {"trim", "call_model"}
+    assert set(builder(chat_model=model).nodes) == {
+        "trim",
+        "recall",
+        "call_model",
+        "compact",
+        "remember",
+    }
 
 
 def test_tools_add_a_tools_node_that_loops_back_to_the_model() -> None:
     model = ToolCallingFake(script=call_then_answer("add", numbers))
     graph = build_graph(chat_model=model, tools=[add])
-    assert set(graph.get_graph().nodes) == {"__start__", "trim", "call_model", "tools", "__end__"}
+    assert set(graph.get_graph().nodes) == {
+        "__start__",
+        "trim",
+        "recall",
+        "call_model",
+        "tools",
+        "compact",
+        "remember",
+        "__end__",
+    }
     edges = {(e.source, e.target) for e in graph.get_graph().edges}
     assert {("call_model", "tools"), ("tools", "call_model"), ("call_model", "__end__")} <= edges
 
@@ -231,7 +252,7 @@ def test_a_turn_in_the_middle_of_its_tool_loop_is_not_trimmed() -> None:
     for turn in range(3):
         messages = run_turn(graph, "t", f"turn {turn}", max_turns=1)
         assert [m.type for m in messages] == ["human"] + ["ai", "tool"] * 3 + ["ai"]
-    assert [m.type for m in model.calls[-1]] == ["system", "human"] + ["ai", "tool"] * 3
+    assert [m.type for m in chat_calls(model.calls)[-1]] == ["system", "human"] + ["ai", "tool"] * 3
 
 
 def latest_human(messages: Sequence[BaseMessage]) -> BaseMessage:

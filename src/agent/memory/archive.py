@@ -29,8 +29,8 @@ class Archive(Protocol):
     def append(self, thread_id: str, start: int, messages: Sequence[BaseMessage]) -> None:
         """Store messages as entries start, start+1, ... (re-appending a range overwrites it)."""
 
-    def read(self, thread_id: str, count: int | None = None) -> list[BaseMessage]:
-        """Return a thread's archived messages, oldest first (the first `count` if given)."""
+    def read(self, thread_id: str, count: int | None = None, start: int = 0) -> list[BaseMessage]:
+        """Return a thread's archived messages from `start`, oldest first (up to `count`)."""
 
     def delete(self, thread_id: str) -> None:
         """Forget a thread's archive."""
@@ -84,14 +84,14 @@ class StoreArchive:
         if ops:
             self.store.batch(ops)
 
-    def read(self, thread_id: str, count: int | None = None) -> list[BaseMessage]:
-        """Entries 0..count-1 (the thread state's `archived` is the count), else all of them.
+    def read(self, thread_id: str, count: int | None = None, start: int = 0) -> list[BaseMessage]:
+        """Entries start..count-1 (the thread state's `archived` is the count), else all of them.
 
         Lookups by key, a page at a time: positions are contiguous, so without a count reading
         stops at the first page with a missing entry.
         """
         items: list[Item] = []
-        for first in range(0, count if count is not None else 2**62, PAGE):
+        for first in range(start, count if count is not None else 2**62, PAGE):
             last = first + PAGE if count is None else min(first + PAGE, count)
             keys = [entry_key(k) for k in range(first, last)]
             page = self._page(thread_id, keys)
@@ -111,12 +111,14 @@ class StoreArchive:
             found.update((item.key, item) for item in results if isinstance(item, Item))
         return [found[key] for key in keys if key in found]
 
-    async def aread(self, thread_id: str, count: int | None = None) -> list[BaseMessage]:
+    async def aread(
+        self, thread_id: str, count: int | None = None, start: int = 0
+    ) -> list[BaseMessage]:
         """Async `read`: the same code in a worker thread, so the two cannot drift.
 
         Native async stores (agent.memory.aio) serve it too: their sync methods run on their loop.
         """
-        return await asyncio.to_thread(self.read, thread_id, count)
+        return await asyncio.to_thread(self.read, thread_id, count, start)
 
     def delete(self, thread_id: str) -> None:
         """Delete every entry of the thread (in either namespace), a page per batch."""

@@ -252,14 +252,18 @@ def entry_note(entry: Mapping[str, Any]) -> str:
     return ""
 
 
-def export_json(info: ThreadInfo, messages: Sequence[BaseMessage]) -> str:
-    """The thread as JSON: its info and its messages in order."""
-    payload = {"thread": info.to_dict(), "messages": [message_entry(m) for m in messages]}
+def export_json(info: ThreadInfo, messages: Sequence[BaseMessage], summary: str = "") -> str:
+    """The thread as JSON: its info, its running summary and its messages in order."""
+    payload = {
+        "thread": info.to_dict(),
+        "summary": summary,
+        "messages": [message_entry(m) for m in messages],
+    }
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 
 
-def export_markdown(info: ThreadInfo, messages: Sequence[BaseMessage]) -> str:
-    """The thread as Markdown: a heading, its details, then each message under its speaker."""
+def export_markdown(info: ThreadInfo, messages: Sequence[BaseMessage], summary: str = "") -> str:
+    """The thread as Markdown: a heading, its details, its summary, each message by speaker."""
     lines = [
         f"# {info.title or 'Untitled conversation'}",
         "",
@@ -269,6 +273,8 @@ def export_markdown(info: ThreadInfo, messages: Sequence[BaseMessage]) -> str:
         f"- created: {info.created_at.isoformat(timespec='seconds')}",
         f"- updated: {info.updated_at.isoformat(timespec='seconds')}",
     ]
+    if summary:
+        lines += ["", "## Summary of what the window evicted", "", summary]
     for message in messages:
         entry = message_entry(message)
         note = entry_note(entry)
@@ -281,8 +287,9 @@ def export_thread(memory: Memory, thread_id: str, format: ExportFormat = "json")
     """The whole thread (transcript, not just the window) as JSON or Markdown."""
     info = get_thread(memory, thread_id)
     messages = transcript(memory, thread_id)
+    summary = str((saved_values(memory, thread_id) or {}).get("summary") or "")
     if format == "json":
-        return export_json(info, messages)
+        return export_json(info, messages, summary)
     if format == "markdown":
-        return export_markdown(info, messages)
+        return export_markdown(info, messages, summary)
     raise ValueError(f"Unknown export format {format!r}: use 'json' or 'markdown'.")

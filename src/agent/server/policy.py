@@ -39,11 +39,14 @@ CLIENT_SETTINGS = frozenset(
         "max_tokens",
         "low_water",
         "max_reply_tokens",
+        "summary",
+        "long_term_memory",
     }
 )
-# Context fields clients may never set through the server (none yet); every field is in one of
-# the two sets, so a new field cannot become client-settable without a decision (and a check).
-SERVER_ONLY_SETTINGS: frozenset[str] = frozenset()
+# Context fields clients may never set through the server; every field is in one of the two
+# sets, so a new field cannot become client-settable without a decision (and a check).
+# user_id: the server uses the authenticated user; the budgets: the operator's (issue 14).
+SERVER_ONLY_SETTINGS: frozenset[str] = frozenset({"user_id", "summary_tokens", "memory_tokens"})
 INPUT_KEYS = frozenset({"messages"})
 USER_ROLES = frozenset({"user", "human"})
 USER_MESSAGE_KEYS = frozenset({"role", "type", "content", "id", "name"})
@@ -217,6 +220,14 @@ class ServerPolicy:
     def _low_water_problem(self, value: Any) -> str | None:
         """Any fraction in (0, 1] is safe: it only decides how far an overflow evicts."""
         return None if _is_number(value) and 0 < value <= 1 else "it must be a number in (0, 1]"
+
+    def _summary_problem(self, value: Any) -> str | None:
+        """A client may turn its threads' running summary off (or on again)."""
+        return None if isinstance(value, bool) else "it must be true or false"
+
+    def _long_term_memory_problem(self, value: Any) -> str | None:
+        """A client may keep its runs out of its own long-term memory."""
+        return None if isinstance(value, bool) else "it must be true or false"
 
     # --- input -------------------------------------------------------------------------------
 

@@ -1,0 +1,97 @@
+"""Long-term memory and the summary on real SQLite files and a real PostgreSQL server (issue 14)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import SystemMessage
+
+from agent import Chatbot
+from agent.memory import Memory, open_memory
+from agent.memory.longterm import UserMemory, namespace
+from tests.fakes import FakeChat, chat_calls, with_memory_jobs
+from tests.integration.test_memory_support import postgres_database
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of each kind: a SQLite file, or a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "memory.db")
+        return
+    with postgres_database() as pg_url:
+        yield pg_url
+
+
+def rows(memory: Memory, table: str, prefix: str) -> int:
+    """Rows under a namespace prefix in one of the store's tables, read with plain SQL."""
+    if memory.kind == "sqlite":
+        with sqlite3.connect(memory.location.target) as conn:
+            query = f"SELECT count(*) FROM {table} WHERE prefix LIKE ?"
+            return int(conn.execute(query, (prefix + "%",)).fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(memory.location.target) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table} WHERE prefix LIKE %s", (prefix + "%",))
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def test_facts_are_durable_and_forgetting_deletes_them_from_the_database(url: str) -> None:
+    prefix = ".".join(namespace("priya@example.com"))
+    with open_memory(url) as memory:
+        facts = UserMemory(memory.store, "priya@example.com", None)
+        facts.put("name", "Priya")
+        facts.put("diet", "vegetarian")
+        facts.put("home city", "Paris")
+        facts.put("home city", "Lyon")  # replaces, not added
+    with open_memory(url) as memory:
+        facts = UserMemory(memory.store, "priya@example.com", None)
+        assert sorted(f.line for f in facts.facts()) == [
+            "diet: vegetarian",
+            "home city: Lyon",
+            "name: Priya",
+        ]
+        assert rows(memory, "store", prefix) == 3
+        assert facts.forget("diet")
+        assert rows(memory, "store", prefix) == 2
+        assert facts.clear() == 2
+        assert rows(memory, "store", prefix) == 0
+
+
+def test_a_users_facts_reach_their_new_thread_after_a_restart(url: str) -> None:
+    model = FakeChat(reply=with_memory_jobs())
+    with open_memory(url) as memory:
+        first = Chatbot(
+            chat_model=model, memory=memory, user_id="priya", max_turns=2, embeddings=None
+        )
+        for text in ("Hi, my name is Priya.", "I work as a nurse.", "Nice weather."):
+            first.say(text)
+        first.wait()
+        assert "Priya" in first.summary()
+    with open_memory(url) as memory:  # a new process, a new thread
+        later = Chatbot(chat_model=model, memory=memory, user_id="priya", embeddings=None)
+        later.say("What is my name?")
+        later.wait()
+        system = chat_calls(model.calls)[-1][0]
+        assert isinstance(system, SystemMessage)
+        assert "- name: Priya" in system.text and "- job: nurse" in system.text
+        other = Chatbot(chat_model=model, memory=memory, user_id="sam", embeddings=None)
+        other.say("What is my name?")
+        assert "Priya" not in chat_calls(model.calls)[-1][0].text
+
+
+def test_facts_are_ranked_by_meaning_with_the_bundled_model(url: str) -> None:
+    with open_memory(url) as memory:
+        facts = UserMemory(memory.store, "priya")  # the rag extra is installed for the tests
+        assert facts.embeddings is not None
+        facts.put("name", "Priya")
+        facts.put("diet", "vegetarian, no fish either")
+        facts.put("home city", "Lyon")
+        facts.put("programming language", "prefers Python")
+        assert facts.search("What should I cook for dinner?", 1)[0].topic == "diet"
+        assert facts.search("Which town do I live in?", 1)[0].topic == "home city"
