@@ -47,6 +47,22 @@ CUT = "cut"  # response_metadata flag of a reply that hit the reply-token limit
 REPLY_TOKENS = "reply_tokens"
 CONTINUE_PROMPT = "Continue your last reply exactly where it stopped, without repeating it."
 log = logging.getLogger(__name__)
+# After-reply work still running, joined at interpreter exit (see finish_after_reply_work).
+AFTER_REPLY: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def finish_after_reply_work() -> None:
+    """Let after-reply work finish before the interpreter stops thread pools.
+
+    A script may end right after `say()`. Python stops `concurrent.futures` (which LangGraph
+    runs steps on) before it joins ordinary threads, so the work must finish first.
+    """
+    for thread in list(AFTER_REPLY):
+        thread.join()
+
+
+# Runs before concurrent.futures' own exit hook (these hooks run in reverse order).
+threading._register_atexit(finish_after_reply_work)  # type: ignore[attr-defined]
 BOOKKEEPING_FAILED = (
     "Thread %s: updating its record after the turn failed (the next turn heals it): %s"
 )
@@ -567,6 +583,7 @@ class Chatbot:
         self._after = threading.Thread(
             target=self._after_reply, args=(context,), name="agent-after-reply", daemon=False
         )
+        AFTER_REPLY.add(self._after)
         self._after.start()
 
     def _after_reply(self, context: Context) -> None:

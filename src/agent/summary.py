@@ -354,7 +354,7 @@ def make_compact(
         )
         archive.append(thread_id, archived, evict)
         limit = summary_budget(context, budget)
-        quick = dataclasses.replace(context, temperature=0.0, max_reply_tokens=limit + limit // 2)
+        quick = dataclasses.replace(context, temperature=0.0, max_reply_tokens=limit)
         chunk = None if budget is None else max(budget - 2 * limit, MIN_PIECE_TOKENS)
         summary, folded = fold_pieces(
             quiet(serving.chat_model(quick)),

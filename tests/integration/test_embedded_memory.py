@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 def test_the_tutorials_name_is_answered_after_the_window_evicted_it(
     embedded_server: EmbeddedServer, short_replies: dict[str, object]
 ) -> None:
-    bot = Chatbot(max_turns=2, **short_replies)  # type: ignore[arg-type]
+    bot = Chatbot(max_turns=2, summary_tokens=64, **short_replies)  # type: ignore[arg-type]
     bot.say("Hi, my name is Priya.")
     bot.say("I like hiking.")
     bot.say("What's a good trail snack?")

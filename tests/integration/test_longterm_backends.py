@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from tests.fakes import FakeChat, chat_calls, with_memory_jobs
 from tests.integration.test_memory_support import postgres_database
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -95,3 +99,32 @@ def test_facts_are_ranked_by_meaning_with_the_bundled_model(url: str) -> None:
         facts.put("programming language", "prefers Python")
         assert facts.search("What should I cook for dinner?", 1)[0].topic == "diet"
         assert facts.search("Which town do I live in?", 1)[0].topic == "home city"
+
+
+SCRIPT = """
+import sys
+from agent import Chatbot
+from tests.fakes import FakeChat, with_memory_jobs
+
+bot = Chatbot(chat_model=FakeChat(reply=with_memory_jobs()), thread_id="t", user_id="priya",
+              max_turns=2, embeddings=None)
+for text in sys.argv[1:]:
+    bot.say(text)
+"""  # ends right after the last reply: no wait(), no close()
+
+
+def test_a_script_that_exits_right_after_a_reply_still_finishes_the_after_reply_work(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "AGENT_DB_URL": str(tmp_path / "memory.db")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    words = ["My name is Priya.", "I work as a nurse.", "Nice day."]
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, *words], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0 and "failed" not in done.stderr, done.stderr
+    with open_memory(str(tmp_path / "memory.db")) as memory:
+        bot = Chatbot(chat_model=FakeChat(), memory=memory, thread_id="t", embeddings=None)
+        assert "Priya" in bot.summary()  # folded after the second reply, before exiting
+        facts = UserMemory(memory.store, "priya", None).facts()
+        assert sorted(f.line for f in facts) == ["job: nurse", "name: Priya"]
