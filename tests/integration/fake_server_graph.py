@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from agent.graph import builder  # noqa: E402
 from agent.memory.archive import StoreArchive  # noqa: E402
 from agent.memory.threads import THREADS  # noqa: E402
-from tests.fakes import FakeChat  # noqa: E402
+from tests.fakes import FakeChat, with_memory_jobs  # noqa: E402
 from tests.integration.server_models import paused_model  # noqa: E402
 
 
@@ -80,3 +80,14 @@ model_report = StateGraph(MessagesState)
 model_report.add_node(report_model)
 model_report.add_edge(START, "report_model")
 model_probe = model_report.compile(name="model_probe")
+
+
+def show_system(messages: Sequence[BaseMessage]) -> str:
+    """Reply with the whole system message, so tests see the summary and the recalled facts."""
+    return str(messages[0].text) if messages and messages[0].type == "system" else "(none)"
+
+
+# `memory`: the real graph whose fake model also summarizes and extracts facts (issue 14).
+memory = builder(
+    chat_model=FakeChat(reply=with_memory_jobs(show_system)), embeddings=None
+).compile()

@@ -1030,8 +1030,10 @@ def test_ask_notes_an_eviction_on_stderr(monkeypatch: pytest.MonkeyPatch) -> Non
     third = run(["ask", "-c", "three"])
 
     assert third.stdout == "You said: three\n"
+    # "one" left after the reply to "two" (issue 14: evictions happen after a reply), so the
+    # third question is the turn whose window lost it; "two" leaves after this reply.
     assert third.stderr == (
-        "Note: 2 earlier exchanges moved out of the model's window; it no longer sees them "
+        "Note: 1 earlier exchange moved out of the model's window; it no longer sees them "
         "(the thread keeps them).\n"
     )
 

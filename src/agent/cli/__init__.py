@@ -66,6 +66,7 @@ Examples:
   agent ask "What is a list?"   one question, answer on stdout
   git diff | agent ask -p code_reviewer -
   agent threads list            saved conversations
+  agent memory list             what it remembers about you
 """,
 )
 @click.version_option(__version__, "-V", "--version", prog_name="agent")
@@ -78,10 +79,19 @@ Examples:
     help="Where threads are saved: a SQLite path, sqlite:///file.db, postgresql://..., or "
     "'memory' (default: agent.db in the data directory, $AGENT_HOME).",
 )
+@click.option(
+    "--user",
+    "user_id",
+    metavar="ID",
+    help="Whose long-term memory chat and ask learn and recall, and `agent memory` shows "
+    "($AGENT_USER_ID; none: no long-term memory).",
+)
 @click.pass_context
-def cli(ctx: click.Context, db_url: str | None) -> None:
+def cli(ctx: click.Context, db_url: str | None, user_id: str | None) -> None:
     """A chatbot with memory: personas, streaming replies, and an offline embedded model."""
     services = ctx.ensure_object(Services)
+    if user_id is not None:
+        services.user_id = user_id
     # Only a --db typed on the command line is passed on: a value click read from AGENT_DB_URL
     # is left to memory, which then names AGENT_DB_URL (not --db) when the database fails.
     typed = ctx.get_parameter_source("db_url") is ParameterSource.COMMANDLINE
@@ -99,9 +109,10 @@ def _register() -> None:
     """Attach the subcommands (kept in their own modules)."""
     from agent.cli.admin import db, personas, threads
     from agent.cli.chat import ask, chat
+    from agent.cli.memory import memory
     from agent.cli.model import model
 
-    for command in (chat, ask, threads, personas, db, model):
+    for command in (chat, ask, threads, memory, personas, db, model):
         cli.add_command(command)
 
 

@@ -10,18 +10,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from agent.errors import AgentError
 from agent.memory.config import data_dir
+from agent.settings import read
 
 # LangChain, LangGraph, the database drivers and the model load inside the functions that use
 # them (types under TYPE_CHECKING), so `agent --version` and `agent -h` start fast.
 if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
     from langchain_core.language_models import BaseChatModel
 
     from agent.chatbot import Chatbot
     from agent.memory import Memory
+    from agent.memory.longterm import UserMemory
     from agent.models import Backend
+
+
+class NoUserError(AgentError, ValueError):
+    """Raised when long-term memory is asked for but no user is named."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Long-term memory belongs to a user: name one with `agent --user NAME ...` or "
+            "AGENT_USER_ID=NAME."
+        )
 
 
 def history_file() -> Path:
@@ -40,8 +54,27 @@ class Services:
     chat_model: BaseChatModel | None = None
     db_url: str | None = None
     memory: Memory | None = None
+    user_id: str | None = None
+    embeddings: Embeddings | None | Literal["bundled"] = "bundled"
     _owned: list[Memory] = field(default_factory=list, repr=False)
     _bots: list[Chatbot] = field(default_factory=list, repr=False)
+
+    def user(self) -> str | None:
+        """Whose long-term memory chat and ask use: --user, else $AGENT_USER_ID (None: off)."""
+        return self.user_id or read("AGENT_USER_ID") or None
+
+    def user_memory(self) -> UserMemory:
+        """The user's long-term memory, on the shared memory.
+
+        Raises:
+            NoUserError: If no user is named (--user or $AGENT_USER_ID).
+        """
+        from agent.memory.longterm import UserMemory
+
+        user = self.user()
+        if user is None:
+            raise NoUserError()
+        return UserMemory(self.open_memory().store, user, self.embeddings)
 
     def open_memory(self) -> Memory:
         """The memory every command of this process shares (opened once)."""
@@ -84,6 +117,8 @@ class Services:
             memory=self.open_memory(),
             model=model,
             temperature=temperature,
+            user_id=self.user(),
+            embeddings=self.embeddings,
         )
         self._bots.append(bot)
         return bot

@@ -34,6 +34,9 @@ Commands:
   /personas          list the personas
   /history           show this thread's messages (and where the model's window starts)
   /continue          let the model go on with a reply cut by the length limit or Ctrl-C
+  /memory [forget TOPIC | clear]
+                     show the summary of what the window evicted and what the bot
+                     remembers about you; forget one fact, or all of them
   /threads           list saved threads
   /switch ID         continue another thread (a unique prefix of its id is enough)
   /export [PATH]     save this thread as Markdown (.json for JSON);
@@ -47,9 +50,10 @@ Input:
   Start a message with // to send a line that begins with /."""
 
 PERSONA_USAGE = "/persona [NAME] [KEY=VALUE ...]"
+MEMORY_USAGE = "/memory [forget TOPIC | clear]"
 COMMANDS = (
     *("help", "new", "persona", "personas", "history", "continue", "threads", "switch", "export"),
-    "quit",
+    *("memory", "quit"),
 )
 WINDOW_STARTS = "── the model sees from here on (above: moved out of its window) ──"
 ALIASES = {"exit": "quit", "q": "quit", "?": "help", "h": "help"}
@@ -105,6 +109,7 @@ class ChatSession:
             "switch": self.cmd_switch,
             "export": self.cmd_export,
             "continue": self.cmd_continue,
+            "memory": self.cmd_memory,
             "quit": lambda arg: False,
         }
 
@@ -196,6 +201,7 @@ class ChatSession:
         return True
 
     def _use(self, bot: Chatbot, message: str) -> None:
+        self.bot.wait()  # what the last turn taught is stored before another thread recalls
         self.bot = bot
         self.terminal.note(f"{message} · {self.header()}")
 
@@ -259,6 +265,37 @@ class ChatSession:
                 self.terminal.note(WINDOW_STARTS)
             self.terminal.line(thread_ops.message_line(message))
         return True
+
+    def cmd_memory(self, arg: str) -> bool:
+        """Show the summary and the remembered facts, or forget one fact or all of them."""
+        action, _, topic = arg.partition(" ")
+        if not action:
+            self.show_memory()
+        elif action == "forget" and topic.strip():
+            forgotten = self.services.user_memory().forget(topic.strip())
+            self.terminal.note(f"Forgot {topic.strip()}" if forgotten else "Nothing on that topic.")
+        elif action == "clear" and not topic:
+            facts = self.services.user_memory()
+            self.terminal.note(f"Forgot {facts.clear()} fact(s) about {facts.user_id}")
+        else:
+            self.terminal.error(f"Usage: {MEMORY_USAGE}")
+        return True
+
+    def show_memory(self) -> None:
+        """The thread's running summary, then what the bot remembers about the user."""
+        summary = self.bot.summary()
+        self.terminal.line("Summary of what the window evicted:")
+        self.terminal.line(f"  {summary}" if summary else "  (nothing evicted yet)")
+        if self.services.user() is None:
+            self.terminal.note("No long-term memory: start chat with --user NAME or AGENT_USER_ID.")
+            return
+        facts = self.services.user_memory()
+        remembered = facts.facts()
+        self.terminal.line(f"Remembered about {facts.user_id}:")
+        for fact in remembered:
+            self.terminal.line(f"  {fact.line}")
+        if not remembered:
+            self.terminal.line("  (nothing yet)")
 
     def cmd_continue(self, arg: str) -> bool:
         """Ask the model to go on with a reply that was cut short (by the limit or Ctrl-C)."""
