@@ -23,6 +23,7 @@ BENCHES = [
     "cold_start",
     "server_overhead",
     "measurement_model",
+    "memory_recall",
     "web_latency",
     "embeddings",
 ]

@@ -36,6 +36,7 @@ from agent.memory.errors import DatabaseError, unsaved
 from agent.memory.longterm import UserMemory, resolve_embeddings
 from agent.memory.savers import Memory, open_memory, wrap_savers
 from agent.memory.text import require_thread_id, require_valid_text
+from agent.models.backend import Backend
 from agent.nodes import Tool, thread_persona
 from agent.personas import get_persona
 from agent.post_reply import POST_REPLY_NODES
@@ -247,6 +248,7 @@ class Chatbot:
         *,
         persona_vars: Mapping[str, Any] | None = None,
         chat_model: BaseChatModel | None = None,
+        backend: Backend | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         store: BaseStore | None = None,
         memory: Memory | None = None,
@@ -275,6 +277,8 @@ class Chatbot:
             persona_vars: Values for the persona template's `{variables}`, e.g.
                 `{"user_name": "Ada"}`; names the persona does not declare are refused.
             chat_model: A LangChain chat model to use instead of the configured backend.
+            backend: A model backend to use instead of the configured one (e.g. an
+                `EmbeddedBackend` for a model served elsewhere); not with `chat_model`.
             checkpointer: A LangGraph checkpointer (with `store`) instead of `memory`.
             store: The LangGraph store for transcripts and thread records.
             memory: An open `agent.memory.Memory` (shared by many Chatbots); by default
@@ -302,6 +306,7 @@ class Chatbot:
             UnknownPersonaError: No persona of that name.
             UnknownVariableError: A persona variable the persona does not declare.
             MissingVariableError: The persona needs a variable that has no value.
+            TypeError: If both `backend` and `chat_model` are given.
 
         Example:
             ```python
@@ -337,6 +342,7 @@ class Chatbot:
         self._embeddings = resolve_embeddings(embeddings)
         self.graph: Graph = build_graph(
             chat_model=chat_model,
+            backend=backend,
             checkpointer=self.memory.checkpointer,
             store=self.memory.store,
             tools=tools,
