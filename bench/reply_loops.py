@@ -13,6 +13,7 @@ readable transcript with timings to bench/results/reply_loops.md (docs/models.md
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -25,7 +26,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from agent import Context, build_graph
 from agent.models import EmbeddedBackend
+from agent.models.llamacpp.paths import default_model_path
 from agent.models.llamacpp.sampling import Repetition
+from agent.models.llamacpp.server import EmbeddedServer
+from agent.models.llamacpp.settings import ServerSettings, default_threads
 from bench.common import RESULTS_DIR, Row
 
 # The tutorial's four conversations (persona, user turns), reconstructed from its text.
@@ -78,7 +82,7 @@ class Seeded(Repetition):
 class PreviousDefaults(EmbeddedBackend):
     """The old behaviour: no reply cap (the server stops when the slot is full), 512 reserved."""
 
-    def reply_cap(self, context: Context) -> int:
+    def default_reply_cap(self, size: int | None) -> int:
         """As good as none: the slot's whole context."""
         return self.context_size()
 
@@ -192,6 +196,58 @@ def transcript(replies: list[Reply]) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
+def generation_speed(threads: int, replies: int, reply_tokens: int) -> list[float]:
+    """Tokens/s llama.cpp reports for replies from a one-slot server with `threads` threads."""
+    import httpx
+
+    settings = ServerSettings(
+        model_path=default_model_path(), slots=1, threads=threads, api_key="bench"
+    )
+    server = EmbeddedServer(settings)
+    speeds: list[float] = []
+    try:
+        for number in range(replies):
+            body = {
+                "model": "smollm2",
+                "messages": [{"role": "user", "content": f"({number}) Tell me about the sea."}],
+                "max_tokens": reply_tokens,
+                "temperature": 0.0,
+            }
+            response = httpx.post(
+                f"{server.base_url}/chat/completions",
+                json=body,
+                headers={"Authorization": "Bearer bench"},
+                timeout=600,
+            )
+            response.raise_for_status()
+            speeds.append(float(response.json()["timings"]["predicted_per_second"]))
+    finally:
+        server.stop()
+    return speeds
+
+
+def thread_rows(repeats: int, reply_tokens: int) -> list[Row]:
+    """Generation speed with the default threads (half the CPUs) vs all of them."""
+    cpus = os.cpu_count() or 2
+    counts = sorted({default_threads(cpus), cpus})
+    samples: dict[int, list[float]] = {count: [] for count in counts}
+    for _ in range(repeats):  # interleaved, so each count sees the same machine
+        for count in counts:
+            samples[count] += generation_speed(count, 2, reply_tokens)
+    load = os.getloadavg()[0]
+    return [
+        Row(
+            "7 runaway replies",
+            f"generation with {count} of {cpus} CPU threads"
+            + (" (default)" if count == default_threads(cpus) else ""),
+            "tok/s",
+            samples[count],
+            note=f"load average {load:.1f} when measured",
+        )
+        for count in counts
+    ]
+
+
 def run(quick: bool = False) -> list[Row]:
     """Both arms over the four conversations (`quick`: one short conversation, one seed)."""
     seeds = [1] if quick else [1, 2, 3]
@@ -208,4 +264,5 @@ def run(quick: bool = False) -> list[Row]:
     if not quick:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         (RESULTS_DIR / "reply_loops.md").write_text(transcript(last))
-    return [*rows_for(before), *rows_for(after)]
+    threads = thread_rows(1, 8) if quick else thread_rows(3, 64)
+    return [*rows_for(before), *rows_for(after), *threads]

@@ -90,6 +90,14 @@ PROCESS_SETTINGS: tuple[EnvSetting, ...] = (
         "model",
     ),
     EnvSetting(
+        "AGENT_THREADS",
+        "int",
+        "half the CPUs (at least 1)",
+        "Embedded server: CPU threads generating tokens. More threads than free cores make "
+        "llama.cpp far slower on a busy machine (docs/models.md).",
+        "model",
+    ),
+    EnvSetting(
         "AGENT_SERVE_API_KEY",
         "secret",
         "random",

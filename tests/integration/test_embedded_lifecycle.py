@@ -14,7 +14,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from agent import Context
-from agent.errors import EmbeddedModelError
+from agent.errors import EmbeddedModelError, SettingError
 from agent.models import EmbeddedBackend
 from agent.models.llamacpp.paths import default_model_path
 from agent.models.llamacpp.server import (
@@ -168,3 +168,24 @@ def test_only_the_operators_context_size_sizes_a_new_server(
     assert ServerSettings.from_env().context_per_slot == 3000
     monkeypatch.setenv("AGENT_CONTEXT_SIZE", "100000")
     assert ServerSettings.from_env().context_per_slot == 8192  # what SmolLM2 was trained for
+
+
+def test_threads_come_from_agent_threads_and_a_bad_value_names_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENT_THREADS", "3")
+    assert ServerSettings.from_env().threads == 3
+    monkeypatch.setenv("AGENT_THREADS", "0")
+    with pytest.raises(SettingError, match="AGENT_THREADS"):
+        ServerSettings.from_env()
+    settings = ServerSettings(model_path=default_model_path(), slots=1, threads=1, api_key="k")
+    server = EmbeddedServer(settings)  # one thread is enough to serve
+    try:
+        reply = (
+            EmbeddedBackend(server.base_url, "k")
+            .chat_model(Context(temperature=0.0, max_reply_tokens=4))
+            .invoke("Hi")
+        )
+        assert reply.usage_metadata and reply.usage_metadata["output_tokens"] > 0
+    finally:
+        server.stop()

@@ -40,7 +40,11 @@ from agent.models.llamacpp.gguf import (
 )
 from agent.models.llamacpp.paths import default_model_path
 from agent.models.llamacpp.server import running_server, stop_shared_server
-from agent.models.llamacpp.settings import DEFAULT_CONTEXT_PER_SLOT, context_per_slot
+from agent.models.llamacpp.settings import (
+    DEFAULT_CONTEXT_PER_SLOT,
+    context_per_slot,
+    default_threads,
+)
 from agent.models.llamacpp.special import ZERO_WIDTH_JOINER, neutralize, neutralize_payload
 
 CHATML = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
@@ -158,6 +162,10 @@ def test_context_per_slot_is_the_operators_setting_within_what_the_model_can_tak
     assert context_per_slot(4096, 8192) == 4096  # AGENT_CONTEXT_SIZE
     assert context_per_slot(20000, 8192) == 8192  # never past the trained size
     assert context_per_slot(10, None) == 512  # room for a prompt and a reply
+
+
+def test_the_embedded_server_leaves_half_the_cpus_to_everything_else() -> None:
+    assert [default_threads(n) for n in (1, 2, 3, 8, 16)] == [1, 1, 1, 4, 8]
 
 
 # --- role forgery -------------------------------------------------------------------------

@@ -44,7 +44,8 @@ def serve(
     try:
         echo(
             f"Serving {settings.model_path.name} at {server.base_url} "
-            f"({settings.slots} slots x {settings.context_per_slot} tokens of context)."
+            f"({settings.slots} slots x {settings.context_per_slot} tokens of context, "
+            f"{settings.threads} CPU thread{'s' if settings.threads > 1 else ''})."
         )
         echo("Point other processes at it:")
         echo(f"  {client_settings(server.base_url, settings.api_key)}")

@@ -53,6 +53,8 @@ class EmbeddedServer:
         params.port = settings.port
         params.n_parallel = settings.slots
         params.n_ctx = settings.slots * settings.context_per_slot
+        params.cpuparams.n_threads = settings.threads
+        params.cpuparams_batch.n_threads = settings.threads
         params.api_keys = [settings.api_key] if settings.api_key else []
         params.verbosity = -1  # llama.cpp logs every request otherwise
         params.warmup = False
