@@ -6,9 +6,10 @@ today's default `EmbeddedBackend()`: replies capped at the window's reserve, lla
 and DRY penalties on. Both run through the same graph (`build_graph(backend=...)`), with the same
 seeds, so the only difference is the backend's settings.
 
-Per reply: did it loop (the same 6-word sequence 3 times or more), was it cut by the length
-limit, how many tokens, how long. The last repetition of the "after" arm is also written as a
-readable transcript with timings to bench/results/reply_loops.md (docs/models.md quotes it).
+Per reply: did it loop (the same 6-word sequence 3 times or more outside code), was it cut by
+the length limit, how many tokens, how long. The last repetition of the "after" arm is also
+written as a readable transcript with timings to bench/results/reply_loops.md (docs/models.md
+quotes it).
 """
 
 from __future__ import annotations
@@ -91,9 +92,15 @@ class PreviousDefaults(EmbeddedBackend):
         return self.context_size() - 512
 
 
+CODE_BLOCK = re.compile(r"```.*?(```|$)", re.S)
+
+
 def loops(text: str) -> bool:
-    """Whether a reply repeats one 6-word sequence 3 times or more (a runaway reply)."""
-    words = re.findall(r"\w+", text.lower())
+    """Whether a reply's prose repeats one 6-word sequence 3 times or more (a runaway reply).
+
+    Fenced code is left out: a program and its printed output repeat on purpose.
+    """
+    words = re.findall(r"\w+", CODE_BLOCK.sub(" ", text).lower())
     grams = Counter(tuple(words[i : i + LOOP_WORDS]) for i in range(len(words) - LOOP_WORDS + 1))
     return any(count >= LOOP_REPEATS for count in grams.values())
 
@@ -123,8 +130,10 @@ class Arm:
     archived: list[int] = field(default_factory=list)  # messages evicted per conversation
 
 
-def converse(backend: EmbeddedBackend, title: str, arm: Arm) -> list[Reply]:
-    """Run one conversation through the graph, timing each reply."""
+def converse(
+    backend: EmbeddedBackend, title: str, arm: Arm, reply_tokens: int | None = None
+) -> list[Reply]:
+    """Run one conversation through the graph, timing each reply (`reply_tokens`: a cap)."""
     persona, turns = CONVERSATIONS[title]
     graph = build_graph(backend=backend, checkpointer=InMemorySaver())
     config: Any = {"configurable": {"thread_id": str(uuid.uuid4())}}
@@ -249,16 +258,17 @@ def thread_rows(repeats: int, reply_tokens: int) -> list[Row]:
 
 
 def run(quick: bool = False) -> list[Row]:
-    """Both arms over the four conversations (`quick`: one short conversation, one seed)."""
+    """Both arms over the four conversations (`quick`: one short conversation, short replies)."""
     seeds = [1] if quick else [1, 2, 3]
     titles = ["the cooking follow-up"] if quick else list(CONVERSATIONS)
+    cap = 16 if quick else None
     before, after = Arm("before (no cap, no repetition controls)"), Arm("after (defaults)")
     last: list[Reply] = []
     for seed in seeds:
         for title in titles:  # interleaved, so both arms see the same machine
             off = Seeded(repeat_penalty=1.0, dry_multiplier=0.0, seed=seed)
-            converse(PreviousDefaults(repetition=off), title, before)
-            last += converse(EmbeddedBackend(repetition=Seeded(seed=seed)), title, after)
+            converse(PreviousDefaults(repetition=off), title, before, cap)
+            last += converse(EmbeddedBackend(repetition=Seeded(seed=seed)), title, after, cap)
         if seed != seeds[-1]:
             last = []
     if not quick:

@@ -19,11 +19,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Repetition:
-    """Per-request repetition controls for a llama.cpp server (defaults: measured, bench/loops)."""
+    """Per-request repetition controls for a llama.cpp server, with measured defaults.
 
-    repeat_penalty: float = 1.1
-    repeat_last_n: int = 256
-    dry_multiplier: float = 0.8
+    See docs/models.md "Loops"; `make bench` (row 7) measures them on the tutorial's
+    conversations.
+    """
+
+    repeat_penalty: float = 1.03  # mild: 1.1 broke SmolLM2's Python code (it reuses tokens)
+    repeat_last_n: int = 64
+    dry_multiplier: float = 1.2
     dry_base: float = 1.75
     dry_allowed_length: int = 2
     dry_penalty_last_n: int = 1024
