@@ -126,31 +126,58 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-class ReplyStopped(Exception):
-    """Raised inside the model call to end a reply nobody wants any more (see Chatbot.stop).
+class ReplyStopped(BaseException):
+    """Raised to end a reply nobody wants any more (see Chatbot.stop).
 
-    An Exception (not a BaseException) because LangChain's async model path handles only
-    Exceptions raised by callbacks; the drivers catch it before their generic handlers.
+    A BaseException, so neither LangChain's callback manager (which logs every Exception a
+    handler raises) nor `except Exception` handlers on the way mistake it for a failure.
     """
 
 
 class StopSwitch(BaseCallbackHandler):
-    """Ends the model call at its next token once pressed, so a stopped reply stops at once.
+    """Ends the model call once pressed, so a stopped reply stops at once, sync or async.
 
-    Without it, closing a stream early waits for the model to finish the whole reply, because
-    LangGraph's sync executor waits for the running node.
+    Sync runs: the model's next token raises ReplyStopped (LangGraph's sync executor would
+    otherwise wait for the running node to finish the whole reply). Async runs: pressing it
+    cancels the task awaiting the model, even between tokens (LangGraph then ends the run with
+    a cancelled node). Runs inline so the model-start callback sees that task.
     """
 
     raise_error = True
-    run_inline = True  # a flag check per token: no executor hop on the async path
+    run_inline = True
 
     def __init__(self) -> None:
         self.pressed = threading.Event()
+        self._lock = threading.Lock()
+        self._task: asyncio.Task[Any] | None = None
+
+    def press(self) -> None:
+        """Stop the reply (from any thread, task or signal handler)."""
+        self.pressed.set()
+        self._cancel_task()
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        """Remember the task that awaits the model (async runs), for `press`."""
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no event loop: a sync run, stopped token by token
+            return
+        with self._lock:
+            self._task = task
+        if self.pressed.is_set():
+            self._cancel_task()
 
     def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
-        """Abort the model's stream once stopped."""
-        if self.pressed.is_set():
+        """Abort a sync model's stream once stopped (async ones are cancelled instead)."""
+        if self.pressed.is_set() and self._task is None:
             raise ReplyStopped()
+
+    def _cancel_task(self) -> None:
+        """Cancel the model's task on its own event loop, if an async run has one."""
+        with self._lock:
+            task = self._task
+        if task is not None and not task.done():
+            task.get_loop().call_soon_threadsafe(task.cancel)
 
 
 def close_events(events: Iterator[Any]) -> None:
@@ -474,7 +501,7 @@ class Chatbot:
                 raise
             raise typed from error
         except BaseException:  # the consumer stopped early (GeneratorExit) or Ctrl-C
-            turn.switch.pressed.set()  # the model stops at its next token instead of finishing
+            turn.switch.press()  # the model stops at its next token instead of finishing
             close_events(events)  # the graph's run ends before the partial reply is saved
             self._settle_interrupted(turn)
             raise
@@ -512,7 +539,7 @@ class Chatbot:
 
         The stream ends at the model's next token; what was received is saved as interrupted.
         """
-        self._switch.pressed.set()
+        self._switch.press()
 
     async def asay(self, text: str) -> str:
         """Async `say`, with the same rules."""
@@ -536,28 +563,31 @@ class Chatbot:
         await asyncio.to_thread(self._start_after_reply)
 
     async def _astream_turn(self, turn: Turn) -> AsyncGenerator[str, None]:
-        """Async `_stream_turn`: the same outcomes, waiting on the event loop."""
+        """Async `_stream_turn`: the same outcomes; `stop()` cancels the model's task."""
         events = self.graph.astream(
             turn.input,
             self._run_config(turn),
             context=self.context(),
             stream_mode="messages",
             durability=self._durability,
-            interrupt_before=POST_REPLY_NODES,
         )
         try:
             async for event in events:
+                if turn.switch.pressed.is_set():
+                    raise ReplyStopped()
                 if piece := turn.take(event):
                     yield piece
         except ReplyStopped:
+            await aclose_events(events)
             await asyncio.to_thread(self._settle_interrupted, turn)
-        except Exception as error:
-            await asyncio.to_thread(self._rollback, turn)
-            if (typed := unsaved(error, turn.partial)) is error:
+        except Exception:
+            if not turn.switch.pressed.is_set():
+                await asyncio.to_thread(self._rollback, turn)
                 raise
-            raise typed from error
+            # stop() cancelled the model's task: LangGraph ends the run with that error
+            await asyncio.to_thread(self._settle_interrupted, turn)
         except BaseException:
-            turn.switch.pressed.set()
+            turn.switch.press()
             await aclose_events(events)
             await asyncio.to_thread(self._settle_interrupted, turn)
             raise
@@ -569,7 +599,7 @@ class Chatbot:
         return turn
 
     def _run_config(self, turn: Turn) -> RunnableConfig:
-        """This thread's config plus the turn's stop switch."""
+        """This thread's config plus the turn's stop switch (sync runs: see StopSwitch)."""
         return {**self.config, "callbacks": [turn.switch]}
 
     # --- after the reply: the summary and long-term memory, off the critical path ---------
