@@ -570,6 +570,7 @@ class Chatbot:
             context=self.context(),
             stream_mode="messages",
             durability=self._durability,
+            interrupt_before=POST_REPLY_NODES,
         )
         try:
             async for event in events:
