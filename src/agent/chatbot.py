@@ -621,6 +621,7 @@ class Chatbot:
             target=self._after_reply, args=(context,), name="agent-after-reply", daemon=False
         )
         AFTER_REPLY.add(self._after)
+        self.memory.working.add(self._after)
         self._after.start()
 
     def _after_reply(self, context: Context) -> None:

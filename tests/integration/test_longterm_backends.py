@@ -6,16 +6,17 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import SystemMessage
+from langchain_core.messages import BaseMessage, SystemMessage
 
 from agent import Chatbot
 from agent.memory import Memory, open_memory
 from agent.memory.longterm import UserMemory, namespace
-from tests.fakes import FakeChat, chat_calls, with_memory_jobs
+from tests.fakes import FakeChat, chat_calls, role_of, with_memory_jobs
 from tests.integration.test_memory_support import postgres_database
 
 pytestmark = pytest.mark.integration
@@ -128,3 +129,24 @@ def test_a_script_that_exits_right_after_a_reply_still_finishes_the_after_reply_
         assert "Priya" in bot.summary()  # folded after the second reply, before exiting
         facts = UserMemory(memory.store, "priya", None).facts()
         assert sorted(f.line for f in facts) == ["job: nurse", "name: Priya"]
+
+
+def test_closing_a_shared_memory_lets_the_after_reply_work_finish_first(tmp_path: Path) -> None:
+    # A Chatbot on a memory it was handed leaves its after-reply work running; the owner then
+    # closes the memory. Closing SQLite under that work once crashed the interpreter (CI).
+    closing = threading.Event()
+    jobs = with_memory_jobs()
+
+    def reply(messages: Sequence[BaseMessage]) -> str:
+        if role_of(messages) == "extract":  # the work goes on only once close() has begun
+            closing.wait(timeout=2)
+        return jobs(messages)
+
+    path = str(tmp_path / "memory.db")
+    memory = open_memory(path)
+    memory.closers.append(closing.set)  # closers run last-in first: this one runs first
+    bot = Chatbot(chat_model=FakeChat(reply=reply), memory=memory, user_id="priya", embeddings=None)
+    bot.say("My name is Priya.")
+    memory.close()  # no bot.wait(), no bot.close()
+    with open_memory(path) as again:
+        assert [f.line for f in UserMemory(again.store, "priya", None).facts()] == ["name: Priya"]

@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import sys
+import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -198,6 +199,8 @@ class Memory:
     prune_every: int = PRUNE_EVERY
     lock_timeout: float = LOCK_TIMEOUT
     closers: list[Callable[[], None]] = field(default_factory=list)
+    # After-reply work (summary, facts) running on this memory: close() lets it finish first.
+    working: weakref.WeakSet[threading.Thread] = field(default_factory=weakref.WeakSet)
 
     @property
     def kind(self) -> Kind:
@@ -239,7 +242,14 @@ class Memory:
         await asyncio.to_thread(self.prune, thread_id)
 
     def close(self) -> None:
-        """Close the connections this memory opened (never ones it was handed)."""
+        """Let after-reply work finish, then close the connections this memory opened.
+
+        Closing a SQLite connection under a thread still using it crashes the interpreter, so
+        work a Chatbot left running on a shared memory is joined first.
+        """
+        for thread in list(self.working):
+            if thread is not threading.current_thread():
+                thread.join()
         while self.closers:
             self.closers.pop()()
 
