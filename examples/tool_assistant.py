@@ -3,9 +3,10 @@
     python examples/tool_assistant.py "What is 17.5% of 2,340?"
 
 The tools run locally; the model decides when to call them, so it must be able to call tools:
-OpenAI (OPENAI_API_KEY) or a local OpenAI-compatible server whose model does (OPENAI_BASE_URL).
-The embedded SmolLM2-135M is too small to call tools reliably: with it the assistant usually
-answers without them (see docs/extending.md).
+OpenAI (OPENAI_API_KEY), a provider by name (AGENT_MODEL=anthropic:..., ollama:...) or a local
+OpenAI-compatible server whose model does (OPENAI_BASE_URL). The embedded SmolLM2-135M cannot:
+on it the example stops with the project's ToolsUnsupportedError, which says which models can
+(see docs/extending.md).
 
 `graph` is what `langgraph dev` serves (langgraph.json: "tool_assistant").
 """
@@ -26,6 +27,7 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent import Chatbot
+from agent.errors import AgentError
 from agent.graph import builder
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -161,11 +163,15 @@ def main(argv: list[str]) -> int:
     """Ask one question and show the answer and the tool calls behind it."""
     question = " ".join(argv) or "What is 17.5% of 2,340, and how many km is 26.2 miles?"
     bot = Chatbot(tools=TOOLS, checkpointer=InMemorySaver(), temperature=0.0)
-    for piece in bot.stream(question):
-        print(piece, end="", flush=True)
+    try:
+        for piece in bot.stream(question):
+            print(piece, end="", flush=True)
+    except AgentError as error:  # e.g. the embedded model, which cannot call tools
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
     print()
     calls = tool_report(bot)
-    print("Tool calls:" if calls else "Tool calls: none (see docs/extending.md on small models)")
+    print("Tool calls:" if calls else "Tool calls: none (the model answered without them)")
     print("\n".join(calls))
     return 0
 

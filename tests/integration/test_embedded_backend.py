@@ -144,6 +144,16 @@ def test_tools_on_a_model_that_cannot_call_them_are_refused(
     assert Chatbot(temperature=0.0, max_reply_tokens=4).say("Hi").strip()  # no tools: fine
 
 
+def test_the_tool_example_says_why_the_embedded_model_cannot_run_it(
+    embedded_server: EmbeddedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from examples.tool_assistant import main
+
+    assert main(["What is 2 + 3?"]) == 1
+    printed = capsys.readouterr()
+    assert "cannot call tools" in printed.err and printed.out == ""
+
+
 # --- the shared server is sized by the operator, never by a run ---------------------------------
 
 
