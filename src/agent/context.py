@@ -24,14 +24,14 @@ DEFAULT_PERSONA = "assistant"
 Check = Callable[[Any], str | None]
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     """An int that is not a bool (True is an int to Python, not a turn count to a user)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     """A finite int or float that is not a bool."""
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 def name_or_none(value: Any) -> str | None:
@@ -48,12 +48,12 @@ def variables(value: Any) -> str | None:
 
 def non_negative(value: Any) -> str | None:
     """Problem with a number that must be >= 0, or None."""
-    return None if _is_number(value) and value >= 0 else "must be a number >= 0"
+    return None if is_number(value) and value >= 0 else "must be a number >= 0"
 
 
 def at_least_one(value: Any) -> str | None:
     """Problem with a count that must be an integer >= 1, or None."""
-    return None if _is_int(value) and value >= 1 else "must be an integer >= 1"
+    return None if is_int(value) and value >= 1 else "must be an integer >= 1"
 
 
 def yes_or_no(value: Any) -> str | None:
@@ -63,13 +63,13 @@ def yes_or_no(value: Any) -> str | None:
 
 def positive_or_none(value: Any) -> str | None:
     """Problem with an optional token count, or None."""
-    ok = value is None or (_is_int(value) and value >= 1)
+    ok = value is None or (is_int(value) and value >= 1)
     return None if ok else "must be a positive integer or None"
 
 
 def fraction(value: Any) -> str | None:
     """Problem with a fraction in (0, 1], or None."""
-    return None if _is_number(value) and 0 < value <= 1 else "must be a number in (0, 1]"
+    return None if is_number(value) and 0 < value <= 1 else "must be a number in (0, 1]"
 
 
 def setting(

@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,20 +17,9 @@ from agent import Chatbot
 from agent.memory import Memory, open_memory
 from agent.memory.longterm import UserMemory, namespace
 from tests.fakes import FakeChat, chat_calls, role_of, with_memory_jobs
-from tests.integration.test_memory_support import postgres_database
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database of each kind: a SQLite file, or a throwaway PostgreSQL database."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "memory.db")
-        return
-    with postgres_database() as pg_url:
-        yield pg_url
 
 
 def rows(memory: Memory, table: str, prefix: str) -> int:

@@ -20,12 +20,11 @@ the server's to write). A violation raises PolicyError, whose `status` is the HT
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.context import Context
+from agent.context import Context, is_int, is_number
 from agent.errors import SettingError, with_suggestion
 from agent.settings import read
 
@@ -79,16 +78,6 @@ def _limit(name: str, default: int) -> int:
 def _names(text: str) -> frozenset[str]:
     """Comma-separated names, blanks dropped."""
     return frozenset(name.strip() for name in text.split(",") if name.strip())
-
-
-def _is_int(value: Any) -> bool:
-    """An int that is not a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    """A finite int or float that is not a bool."""
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 def json_size(value: Any) -> int:
@@ -190,12 +179,12 @@ class ServerPolicy:
     def _temperature_problem(self, value: Any) -> str | None:
         """Temperature in [0, 2], the range every backend understands."""
         low, high = TEMPERATURE_RANGE
-        ok = _is_number(value) and low <= value <= high
+        ok = is_number(value) and low <= value <= high
         return None if ok else f"temperature must be a number in [{low:g}, {high:g}]"
 
     def _max_reply_tokens_problem(self, value: Any) -> str | None:
         """Replies up to the operator's maximum."""
-        if value is None or (_is_int(value) and 1 <= value <= self.max_reply_tokens):
+        if value is None or (is_int(value) and 1 <= value <= self.max_reply_tokens):
             return None
         return (
             f"replies may have 1 to {self.max_reply_tokens} tokens on this server "
@@ -204,7 +193,7 @@ class ServerPolicy:
 
     def _max_turns_problem(self, value: Any) -> str | None:
         """A run may narrow the window, never widen it past the operator's."""
-        if _is_int(value) and 1 <= value <= self.max_turns:
+        if is_int(value) and 1 <= value <= self.max_turns:
             return None
         return f"max_turns may be 1 to {self.max_turns} on this server (AGENT_MAX_TURNS)"
 
@@ -213,13 +202,13 @@ class ServerPolicy:
         limit = self.max_tokens
         if value is None and limit is None:
             return None
-        if _is_int(value) and value >= 1 and (limit is None or value <= limit):
+        if is_int(value) and value >= 1 and (limit is None or value <= limit):
             return None
         return f"max_tokens may be 1 to {limit} on this server (AGENT_MAX_TOKENS)"
 
     def _low_water_problem(self, value: Any) -> str | None:
         """Any fraction in (0, 1] is safe: it only decides how far an overflow evicts."""
-        return None if _is_number(value) and 0 < value <= 1 else "it must be a number in (0, 1]"
+        return None if is_number(value) and 0 < value <= 1 else "it must be a number in (0, 1]"
 
     def _summary_problem(self, value: Any) -> str | None:
         """A client may turn its threads' running summary off (or on again)."""
