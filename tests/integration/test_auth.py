@@ -337,6 +337,29 @@ async def test_deleting_a_thread_deletes_what_the_project_stored_for_it(
     assert after == {"archived": [], "record": None}
 
 
+async def test_pruning_threads_deletes_what_the_project_stored_for_them(
+    http: httpx.AsyncClient, alice: LangGraphClient
+) -> None:
+    thread_id = await thread_with_archive(alice, ["one", "two", "three"])
+    stored = await probe(alice, thread_id, plant_record=True)
+    assert stored["archived"] and stored["record"] is not None
+    prune = {"thread_ids": [thread_id], "strategy": "delete"}
+
+    refused = await http.post(
+        "/threads/prune", json=prune, headers={"Authorization": f"Bearer {TOKENS['bob']}"}
+    )
+    kept = await probe(alice, thread_id)
+    pruned = await http.post(
+        "/threads/prune", json=prune, headers={"Authorization": f"Bearer {TOKENS['alice']}"}
+    )
+    after = await probe(alice, thread_id)
+
+    assert refused.status_code == 404
+    assert kept == stored  # bob's attempt deleted nothing
+    assert pruned.status_code == 200 and pruned.json() == {"pruned_count": 1}
+    assert after == {"archived": [], "record": None}
+
+
 async def test_creating_a_thread_with_a_taken_id_tells_nothing_about_its_owner(
     http: httpx.AsyncClient, alice: LangGraphClient, bob: LangGraphClient
 ) -> None:
