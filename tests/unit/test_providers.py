@@ -84,6 +84,11 @@ def test_a_provider_name_wins_over_the_configured_backend(
     assert serving.budget(context) is None  # no embedded slot to size
     assert built is serving.chat_model(context)  # cached per settings
 
+    monkeypatch.setenv("AGENT_MODEL", model)  # the same name from the environment
+    from_env = resolve_backend().for_run(Context())
+    assert isinstance(from_env, ProviderBackend)
+    assert isinstance(from_env.chat_model(Context()), cls)
+
 
 def test_each_client_gets_the_reply_cap_temperature_and_retries(
     monkeypatch: pytest.MonkeyPatch,
