@@ -10,7 +10,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.embeddings import Embeddings
@@ -178,6 +178,13 @@ class StopSwitch(BaseCallbackHandler):
             task = self._task
         if task is not None and not task.done():
             task.get_loop().call_soon_threadsafe(task.cancel)
+
+
+def raise_failed(error: Exception, turn: Turn) -> NoReturn:
+    """Re-raise a failed turn's error; a database failure after streamed text says so."""
+    if (typed := unsaved(error, turn.partial)) is error:
+        raise error
+    raise typed from error
 
 
 def close_events(events: Iterator[Any]) -> None:
@@ -497,9 +504,7 @@ class Chatbot:
             self._settle_interrupted(turn)
         except Exception as error:
             self._rollback(turn)
-            if (typed := unsaved(error, turn.partial)) is error:
-                raise
-            raise typed from error
+            raise_failed(error, turn)
         except BaseException:  # the consumer stopped early (GeneratorExit) or Ctrl-C
             turn.switch.press()  # the model stops at its next token instead of finishing
             close_events(events)  # the graph's run ends before the partial reply is saved
@@ -581,10 +586,10 @@ class Chatbot:
         except ReplyStopped:
             await aclose_events(events)
             await asyncio.to_thread(self._settle_interrupted, turn)
-        except Exception:
+        except Exception as error:
             if not turn.switch.pressed.is_set():
                 await asyncio.to_thread(self._rollback, turn)
-                raise
+                raise_failed(error, turn)
             # stop() cancelled the model's task: LangGraph ends the run with that error
             await asyncio.to_thread(self._settle_interrupted, turn)
         except BaseException:

@@ -19,7 +19,7 @@ from agent import Chatbot
 from agent.chatbot import CONTINUE_PROMPT
 from agent.errors import EmptyMessageError, MessageTooLargeError, NothingToContinueError
 from agent.memory import list_threads
-from agent.memory.errors import ThreadBusyError
+from agent.memory.errors import DatabaseWriteError, ReplyNotSavedError, ThreadBusyError
 from tests.fakes import PAUSE_LIMIT, FakeChat
 
 LONG = "word " * 200  # ~250 chunks of 4 characters
@@ -209,6 +209,38 @@ def test_a_model_failure_rolls_the_turn_back(driver: Driver, make_bot: Any) -> N
         driver.say(failing, "this one fails mid-stream")
     assert bot.history() == before
     assert failing.last_turn is None
+
+
+class SaveFails(InMemorySaver):
+    """Checkpoint writes fail while `failing` is set, as a full disk would make them."""
+
+    failing = False
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        self._check()
+        return super().put(*args, **kwargs)
+
+    def put_writes(self, *args: Any, **kwargs: Any) -> None:
+        self._check()
+        super().put_writes(*args, **kwargs)
+
+    def _check(self) -> None:
+        if self.failing:
+            raise DatabaseWriteError("test memory", "injected: disk full")
+
+
+def test_a_save_that_fails_after_the_reply_says_the_reply_was_shown(driver: Driver) -> None:
+    saver = SaveFails()
+
+    def reply(messages: Any) -> str:
+        saver.failing = True  # the disk fills up while the model answers
+        return f"You said: {messages[-1].text}"
+
+    bot = Chatbot(chat_model=FakeChat(reply=reply), checkpointer=saver)
+    with pytest.raises(ReplyNotSavedError, match="injected") as raised:
+        driver.say(bot, "hello")
+    assert raised.value.reply == "You said: hello"
+    assert isinstance(raised.value.cause, DatabaseWriteError)
 
 
 def test_bad_input_changes_nothing(driver: Driver, make_bot: Any) -> None:
