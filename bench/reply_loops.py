@@ -138,9 +138,10 @@ def converse(
     graph = build_graph(backend=backend, checkpointer=InMemorySaver())
     config: Any = {"configurable": {"thread_id": str(uuid.uuid4())}}
     replies: list[Reply] = []
+    context = Context(persona=persona, max_reply_tokens=reply_tokens)
     for user in turns:
         start = time.perf_counter()
-        graph.invoke({"messages": [HumanMessage(user)]}, config, context=Context(persona=persona))
+        graph.invoke({"messages": [HumanMessage(user)]}, config, context=context)
         seconds = time.perf_counter() - start
         reply = graph.get_state(config).values["messages"][-1]
         assert isinstance(reply, AIMessage)
