@@ -36,11 +36,17 @@ def stored(bot: Chatbot) -> list[BaseMessage]:
     return list(bot.graph.get_state(bot.config).values.get("messages", []))
 
 
-def slot_params(server: EmbeddedServer) -> list[dict[str, Any]]:
-    """The sampling parameters of each slot's latest request, as llama.cpp applied them."""
+def latest_params(server: EmbeddedServer) -> dict[str, Any]:
+    """The sampling parameters of the server's latest request, as llama.cpp applied them.
+
+    Each slot reports its own last request; other slots keep earlier tests' requests, so the
+    latest is the one with the highest task id.
+    """
     headers = {"Authorization": f"Bearer {server.settings.api_key}"}
     slots = httpx.get(f"{server.endpoint.root_url}/slots", headers=headers).json()
-    return [slot["params"] for slot in slots if "params" in slot]
+    used = [slot for slot in slots if "params" in slot]
+    assert used, "the request's slot reports its parameters"
+    return dict(max(used, key=lambda slot: slot["id_task"])["params"])
 
 
 # --- the reply cap and the window share one slot ------------------------------------------
@@ -89,9 +95,8 @@ def test_every_request_carries_the_repetition_controls(
 ) -> None:
     controls = Repetition()
     Chatbot(temperature=0.0, max_reply_tokens=4).say("Say hi.")
-    applied = [p for p in slot_params(embedded_server) if p.get("n_predict") == 4]
-    assert applied, "the request's slot reports its parameters"
-    params = applied[-1]
+    params = latest_params(embedded_server)
+    assert params["n_predict"] == 4  # this test's request
     assert params["repeat_penalty"] == pytest.approx(controls.repeat_penalty)
     assert params["repeat_last_n"] == controls.repeat_last_n
     assert params["dry_multiplier"] == pytest.approx(controls.dry_multiplier)
