@@ -4,6 +4,8 @@
 - Ollama chat API: `POST /api/chat`, newline-delimited JSON, one object per token.
 - Google Gemini API: `POST /{version}/models/{model}:streamGenerateContent?alt=sse` (SSE `data:`
   lines) and `:generateContent` (one JSON body).
+- OpenAI Chat Completions API: `POST /v1/chat/completions`, SSE `data:` lines carrying
+  `chat.completion.chunk` objects, a usage-only chunk, then `data: [DONE]`.
 
 Each server answers one scripted entry per request (`"ok"` when the script is empty) and records
 what it received, so tests check both sides of the wire: what the client sent (system prompt
@@ -355,6 +357,90 @@ class GeminiHandler(ProtocolHandler):
 
     def data(self, payload: dict[str, Any]) -> None:
         self.write_chunk(f"data: {json.dumps(payload)}\r\n\r\n".encode())
+
+
+# --- OpenAI Chat Completions API --------------------------------------------------------------
+
+
+def openai_error(kind: str, message: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+class OpenAIHandler(ProtocolHandler):
+    """`POST /v1/chat/completions` as OpenAI streams it (usage only if the client asks)."""
+
+    errors: ClassVar[dict[str, tuple[int, dict[str, Any]]]] = {
+        "401": (401, openai_error("invalid_request_error",
+                                  "Incorrect API key provided: sk-test.", "invalid_api_key")),
+        "404": (404, openai_error("invalid_request_error",
+                                  "The model `gpt-nope` does not exist or you do not have access "
+                                  "to it.", "model_not_found")),
+        "429": (429, openai_error("requests", "Rate limit reached for requests.",
+                                  "rate_limit_exceeded")),
+        "500": (500, openai_error("server_error", "The server had an error while processing "
+                                  "your request. Sorry about that!")),
+        "overflow": (400, openai_error("invalid_request_error",
+                                       "This model's maximum context length is 128000 tokens. "
+                                       "However, your messages resulted in 130000 tokens.",
+                                       "context_length_exceeded")),
+    }  # fmt: skip
+
+    def answer(self, answer: str, body: dict[str, Any]) -> None:
+        assert urlsplit(self.path).path == "/v1/chat/completions", self.path
+        if not body.get("stream"):
+            raise AssertionError("ChatOpenAI streams every call the agent makes (stream_usage)")
+        last = body["messages"][-1]
+        last_is_result = last["role"] == "tool"
+        calls_tool = answer == "tool" and not last_is_result
+        result_text = str(last["content"]) if last_is_result else ""
+        pieces = [] if calls_tool else pieces_for(answer, last_is_result, result_text)
+        finish = "tool_calls" if calls_tool else "length" if answer == "length" else "stop"
+        arguments = json.dumps(TOOL_ARGUMENTS)
+        self.start_stream("text/event-stream")
+        self.data(self.chunk(body, {"role": "assistant", "content": ""}))
+        if calls_tool:
+            self.data(self.chunk(body, {"tool_calls": [{"index": 0, **self.tool_call("")}]}))
+            for start in range(0, len(arguments), 5):
+                part = {"index": 0, "function": {"arguments": arguments[start : start + 5]}}
+                self.data(self.chunk(body, {"tool_calls": [part]}))
+        for number, piece in enumerate(pieces):
+            self.hold(number, answer)
+            if number == 2 and answer == "drop":
+                self.hang_up()
+                return
+            if number == 2 and answer == "stream-error":
+                self.data(self.errors["500"][1])
+                self.end_stream()
+                return
+            self.data(self.chunk(body, {"content": piece}))
+        self.data(self.chunk(body, {}, finish))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self.data({**self.envelope(body, "chat.completion.chunk"), "choices": [],
+                       "usage": self.usage()})  # fmt: skip
+        self.write_chunk(b"data: [DONE]\n\n")
+        self.end_stream()
+
+    def envelope(self, body: dict[str, Any], kind: str) -> dict[str, Any]:
+        return {"id": "chatcmpl-scripted", "object": kind, "created": 1767225600,
+                "model": body["model"], "system_fingerprint": "fp_scripted"}  # fmt: skip
+
+    def chunk(
+        self, body: dict[str, Any], delta: dict[str, Any], finish: str | None = None
+    ) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**self.envelope(body, "chat.completion.chunk"), "choices": [choice],
+                "usage": None}  # fmt: skip
+
+    def tool_call(self, arguments: str) -> dict[str, Any]:
+        return {"id": "call_0001", "type": "function",
+                "function": {"name": "add", "arguments": arguments}}  # fmt: skip
+
+    def usage(self) -> dict[str, int]:
+        return {"prompt_tokens": USAGE[0], "completion_tokens": USAGE[1],
+                "total_tokens": sum(USAGE)}  # fmt: skip
+
+    def data(self, payload: dict[str, Any]) -> None:
+        self.write_chunk(f"data: {json.dumps(payload)}\n\n".encode())
 
 
 def serve(handler: type[ProtocolHandler]) -> Iterator[ScriptedServer]:

@@ -1,11 +1,11 @@
 """Every provider path, for real: the real client libraries against local wire-protocol servers.
 
-`AGENT_MODEL`-style names (`anthropic:...`, `ollama:...`, `google_genai:...`) go through
-`init_chat_model` to `langchain-anthropic`, `langchain-ollama` and `langchain-google-genai`,
-each pointed at a scripted server on 127.0.0.1 (tests/integration/provider_servers.py) through
-the provider's own base-URL variable. Each test runs once per provider and checks both sides:
-what went over the wire and what the user got (streamed pieces, saved reply, typed errors, a
-history left exactly as it was after a failure).
+`AGENT_MODEL`-style names (`anthropic:...`, `ollama:...`, `google_genai:...`, `openai:...`) go
+through `init_chat_model` to `langchain-anthropic`, `langchain-ollama`, `langchain-google-genai`
+and `langchain-openai`, each pointed at a scripted server on 127.0.0.1
+(tests/integration/provider_servers.py) through the provider's own base-URL variable. Each test
+runs once per provider and checks both sides: what went over the wire and what the user got
+(streamed pieces, saved reply, typed errors, a history left exactly as it was after a failure).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import socket
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,9 @@ from tests.integration.provider_servers import (
     AnthropicHandler,
     GeminiHandler,
     OllamaHandler,
+    OpenAIHandler,
     ProtocolHandler,
+    Received,
     ScriptedServer,
 )
 
@@ -81,6 +84,15 @@ def gemini_turns(body: dict[str, Any]) -> Turns:
     ]
 
 
+def openai_turns(body: dict[str, Any]) -> Turns:
+    def text(content: Any) -> str:
+        if content is None or isinstance(content, str):
+            return content or ""
+        return "".join(part.get("text", "") for part in content)
+
+    return [(m["role"], text(m.get("content"))) for m in body["messages"]]
+
+
 def anthropic_tool_round(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The tool call the client sent back in the history, and the result it carried."""
     blocks = [b for m in body["messages"] if isinstance(m["content"], list) for b in m["content"]]
@@ -104,6 +116,14 @@ def gemini_tool_round(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return {"name": call["name"], "args": call["args"]}, json.dumps(result["response"])
 
 
+def openai_tool_round(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    (call,) = [c for m in body["messages"] for c in m.get("tool_calls") or []]
+    (result,) = [m for m in body["messages"] if m["role"] == "tool"]
+    assert result["tool_call_id"] == call["id"] and call["type"] == "function"
+    function = call["function"]
+    return {"name": function["name"], "args": json.loads(function["arguments"])}, result["content"]
+
+
 @dataclass(frozen=True)
 class Wire:
     """One provider: its server, how the agent is pointed at it, how to read its requests."""
@@ -116,22 +136,35 @@ class Wire:
     turns: Callable[[dict[str, Any]], Turns]
     tool_round: Callable[[dict[str, Any]], tuple[dict[str, Any], str]]
     finish: tuple[str, str]  # response_metadata key and value of a length-cut reply
-    key_env: str | None
+    key_env: str
     label: str
+    reply_cap: Callable[[dict[str, Any]], Any]  # the reply-token cap a request carries
+    streamed: Callable[[Received], bool]  # whether the client asked for a streamed reply
+
+
+def streamed_by_body(request: Received) -> bool:
+    return bool(request.body["stream"])
 
 
 WIRES = [
     Wire("anthropic", AnthropicHandler, "anthropic:claude-scripted",
          {"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": "{url}"}, "ANTHROPIC_BASE_URL",
          anthropic_turns, anthropic_tool_round, ("stop_reason", "max_tokens"), "ANTHROPIC_API_KEY",
-         "Anthropic"),
+         "Anthropic", lambda body: body["max_tokens"], streamed_by_body),
     Wire("ollama", OllamaHandler, "ollama:qwen2.5:1.5b",
          {"OLLAMA_HOST": "{url}", "OLLAMA_API_KEY": "ollama-test-key"}, "OLLAMA_HOST",
-         ollama_turns, ollama_tool_round, ("done_reason", "length"), "OLLAMA_API_KEY", "Ollama"),
+         ollama_turns, ollama_tool_round, ("done_reason", "length"), "OLLAMA_API_KEY", "Ollama",
+         lambda body: body["options"]["num_predict"], streamed_by_body),
     Wire("gemini", GeminiHandler, "google_genai:gemini-scripted",
          {"GOOGLE_API_KEY": "test-key", "GOOGLE_GEMINI_BASE_URL": "{url}"},
          "GOOGLE_GEMINI_BASE_URL", gemini_turns, gemini_tool_round,
-         ("finish_reason", "MAX_TOKENS"), "GOOGLE_API_KEY", "Google Gemini"),
+         ("finish_reason", "MAX_TOKENS"), "GOOGLE_API_KEY", "Google Gemini",
+         lambda body: body["generationConfig"]["maxOutputTokens"],
+         lambda request: "?alt=sse" in request.path),
+    Wire("openai", OpenAIHandler, "openai:gpt-4o-mini",
+         {"OPENAI_API_KEY": "sk-openai-test", "OPENAI_BASE_URL": "{url}/v1"}, "OPENAI_BASE_URL",
+         openai_turns, openai_tool_round, ("finish_reason", "length"), "OPENAI_API_KEY", "OpenAI",
+         lambda body: body["max_completion_tokens"], streamed_by_body),
 ]  # fmt: skip
 
 
@@ -191,9 +224,9 @@ def test_a_reply_streams_piece_by_piece_and_is_saved_with_usage(provider: Setup)
     assert reply.usage_metadata is not None
     assert (reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"]) == USAGE
     (request,) = provider.server.requests
-    key = {"anthropic": "sk-ant-test", "gemini": "test-key", "ollama": "ollama-test-key"}
-    assert any(key[provider.wire.name] in value for value in request.headers.values())
-    assert "?alt=sse" in request.path if provider.wire.name == "gemini" else request.body["stream"]
+    key = provider.wire.env[provider.wire.key_env]
+    assert any(key in value for value in request.headers.values())
+    assert provider.wire.streamed(request)
     system, user = provider.wire.turns(request.body)
     assert system[0] == "system" and "helpful" in system[1]  # the persona, where the API wants it
     assert user == ("user", "Hi")
@@ -237,13 +270,7 @@ def test_a_length_cut_reply_is_marked_cut_and_can_be_continued(provider: Setup) 
     turns = provider.wire.turns(provider.bodies[-1])
     assert turns[-3:-1] == [("user", "Tell me everything"), ("assistant", "".join(REPLY))]
     assert turns[-1][0] == "user"
-    body = provider.bodies[0]
-    sent_cap = {
-        "anthropic": lambda: body["max_tokens"],
-        "ollama": lambda: body["options"]["num_predict"],
-        "gemini": lambda: body["generationConfig"]["maxOutputTokens"],
-    }[provider.wire.name]()
-    assert sent_cap == 4
+    assert provider.wire.reply_cap(provider.bodies[0]) == 4
 
 
 def test_stop_ends_the_reply_and_saves_what_was_shown(provider: Setup) -> None:
@@ -295,7 +322,7 @@ def test_http_failures_are_typed_retried_when_transient_and_roll_back(
     assert len(provider.server.requests) == 1 + requests
     assert provider.server.url in str(failure) or provider.wire.name == "gemini"
     if error is ModelAuthError:
-        assert str(provider.wire.key_env) in str(failure)
+        assert provider.wire.key_env in str(failure)
     assert bot.say("Again") == "".join(REPLY)
 
 
@@ -345,7 +372,9 @@ def test_one_thread_moves_between_providers_with_its_tool_history(
 ) -> None:
     """History written by one provider's client (its content blocks, tool ids) is read by all."""
     servers = {wire.name: ScriptedServer(wire.handler) for wire in WIRES}
-    with servers["anthropic"], servers["ollama"], servers["gemini"]:
+    with ExitStack() as running:
+        for server in servers.values():
+            running.enter_context(server)
         for wire in WIRES:
             for name, value in wire.env.items():
                 monkeypatch.setenv(name, value.format(url=servers[wire.name].url))
@@ -375,5 +404,5 @@ def test_the_cli_talks_to_a_provider_named_by_model_and_loads_no_local_model(
     provider.server.answers = ["401"]
     refused = runner.invoke(cli, ["ask", "-m", provider.wire.model, "Hi"], obj=Services())
     assert refused.exit_code == 1
-    assert "rejected the API key" in refused.stderr and str(provider.wire.key_env) in refused.stderr
+    assert "rejected the API key" in refused.stderr and provider.wire.key_env in refused.stderr
     assert Services().backend_label(provider.wire.model).startswith(provider.wire.label)

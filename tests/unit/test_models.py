@@ -346,7 +346,7 @@ def test_describe_model_names_the_endpoint() -> None:
     remote = ChatOpenAI(model="m", base_url="http://h:1/v1", api_key="k")  # type: ignore[arg-type]
     assert describe_model(remote) == "OpenAI-compatible server at http://h:1/v1"
     openai_model = ChatOpenAI(model="m", api_key="k")  # type: ignore[arg-type]
-    assert describe_model(openai_model) == "OpenAI"
+    assert describe_model(openai_model) == "OpenAI m"  # OpenAI itself, not a compatible server
     embedded = EmbeddedChatOpenAI(model="m", base_url="http://h:1/v1", api_key="k",
                                   backend_label="embedded llama.cpp (x.gguf)")  # fmt: skip
     assert describe_model(embedded) == "embedded llama.cpp (x.gguf)"

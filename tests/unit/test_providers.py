@@ -172,6 +172,11 @@ def test_provider_models_are_described_with_their_endpoint(
     assert describe_model(llama) == "Ollama llama3.2 at http://127.0.0.1:8"
     assert "ollama serve" in advice_for(llama)[ModelUnreachableError]
     assert "ANTHROPIC_API_KEY" in advice_for(claude)[ModelAuthError]
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # read by the openai SDK
+    gpt = provider_chat_model("openai:gpt-4o-mini")
+    assert describe_model(gpt) == "OpenAI gpt-4o-mini at http://127.0.0.1:9/v1"
+    assert "openai:" in advice_for(gpt)[ModelNotFoundError]
 
 
 def anthropic_status(status: int, kind: str, message: str) -> anthropic.APIStatusError:

@@ -101,14 +101,23 @@ def _root_cause(error: BaseException) -> BaseException:
     return error
 
 
+def _compatible_server_url(model: BaseChatModel) -> str | None:
+    """The base URL an OpenAI-protocol client was built with: an OpenAI-compatible server.
+
+    None for OpenAI itself (`openai:` names, a bare name with OPENAI_API_KEY): its client takes
+    OPENAI_BASE_URL from the environment, if set, and is described as the OpenAI provider.
+    """
+    base_url = getattr(model, "openai_api_base", None)
+    return base_url if isinstance(base_url, str) and base_url else None
+
+
 def describe_model(model: BaseChatModel) -> str:
     """Name the backend a chat model talks to, for error messages."""
     label = getattr(model, "backend_label", None)
     if isinstance(label, str):
         return label
-    if type(model).__name__ == "ChatOpenAI":
-        base_url = getattr(model, "openai_api_base", None)
-        return f"OpenAI-compatible server at {base_url}" if base_url else "OpenAI"
+    if (base_url := _compatible_server_url(model)) is not None:
+        return f"OpenAI-compatible server at {base_url}"
     provider = provider_of(model)
     if provider is not None:
         return describe_provider_model(model, provider)
@@ -117,6 +126,8 @@ def describe_model(model: BaseChatModel) -> str:
 
 def advice_for(model: BaseChatModel) -> Advice:
     """What to do per failure, in the words of the model's provider (its key and URL variables)."""
+    if _compatible_server_url(model) is not None:  # the defaults speak of compatible servers
+        return {}
     provider = provider_of(model)
     return provider.advice if provider is not None else {}
 

@@ -128,6 +128,7 @@ KNOWN_PROVIDERS: dict[str, Provider] = {
             url_env="OPENAI_BASE_URL",
             reply_cap="max_completion_tokens",
             options={"max_retries": REMOTE_RETRIES, "stream_usage": True},
+            advice=_remote_advice("openai", "OpenAI", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
         ),
     )
 }
