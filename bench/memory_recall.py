@@ -143,14 +143,18 @@ def one_turn(bot: Chatbot, text: str) -> Turn:
     return turn
 
 
-def converse(variant: str, backend: Backend, quick: bool) -> Run:
-    """One variant through the whole script, on a fresh in-memory database."""
+def converse(variant: str, model: dict[str, Any], quick: bool) -> Run:
+    """One variant through the whole script, on a fresh in-memory database.
+
+    `model` holds the Chatbot keywords that choose the model: `backend=` for a served model,
+    or `chat_model=` (and `embeddings=`) for a fake one (the smoke test).
+    """
     settings = VARIANTS[variant]
     user = f"bench-{uuid.uuid4().hex[:8]}" if settings.get("user") else None
     run = Run(variant)
     with open_memory("memory") as memory:
         common: dict[str, Any] = {
-            "backend": backend,
+            **model,
             "memory": memory,
             "temperature": 0.0,
             "max_reply_tokens": REPLY_TOKENS,
@@ -239,7 +243,7 @@ def measure(model: str, quick: bool) -> list[Row]:
         rows: list[Row] = []
         for variant in VARIANTS:
             print(f"  {model}: {variant}...", file=sys.stderr, flush=True)
-            rows += rows_for(model, converse(variant, backend, quick))
+            rows += rows_for(model, converse(variant, {"backend": backend}, quick))
         return rows
 
 

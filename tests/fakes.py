@@ -20,7 +20,9 @@ from langchain_core.messages import (
     ToolCall,
     ToolCallChunk,
     ToolMessage,
+    UsageMetadata,
 )
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -51,6 +53,7 @@ class FakeChat(BaseChatModel):
     produced: int = 0  # chunks streamed so far, over all calls
     cancelled: int = 0  # async streams cancelled while paused (the caller gave up on them)
     finish: dict[str, Any] = Field(default_factory=dict)  # the last chunk's response_metadata
+    reports_usage: bool = False  # the last chunk carries usage (prompt tokens approximated)
     calls: list[list[BaseMessage]] = Field(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _resume: threading.Event = PrivateAttr(default_factory=threading.Event)
@@ -81,8 +84,10 @@ class FakeChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = "".join(c.text for c in self._chunks(messages))
-        reply = AIMessage(content=text, response_metadata=dict(self.finish))
+        chunks = list(self._chunks(messages))
+        text = "".join(c.text for c in chunks)
+        reply = AIMessage(content=text, response_metadata=dict(self.finish),
+                          usage_metadata=chunks[-1].usage_metadata)  # fmt: skip
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
     def _chunks(self, messages: list[BaseMessage]) -> Iterator[AIMessageChunk]:
@@ -91,7 +96,18 @@ class FakeChat(BaseChatModel):
             if self.fail_after_chunks is not None and number >= self.fail_after_chunks:
                 raise ConnectionError("fake model dropped the connection")
             last = number == len(parts) - 1
-            yield AIMessageChunk(content=piece, response_metadata=dict(self.finish) if last else {})
+            yield AIMessageChunk(
+                content=piece,
+                response_metadata=dict(self.finish) if last else {},
+                usage_metadata=self._usage(messages, len(parts)) if last else None,
+            )
+
+    def _usage(self, messages: list[BaseMessage], pieces: int) -> UsageMetadata | None:
+        if not self.reports_usage:
+            return None
+        prompt = count_tokens_approximately(messages)
+        return UsageMetadata(input_tokens=prompt, output_tokens=pieces,
+                             total_tokens=prompt + pieces)  # fmt: skip
 
     def _stream(
         self,
