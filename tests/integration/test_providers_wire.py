@@ -38,7 +38,7 @@ from agent.errors import (
     ModelServerError,
     ModelUnreachableError,
 )
-from agent.models.embedded import running_server
+from agent.models.embedded import running_server, stop_shared_server
 from tests.integration.provider_servers import (
     REPLY,
     TOOL_ARGUMENTS,
@@ -396,6 +396,7 @@ def test_one_thread_moves_between_providers_with_its_tool_history(
 def test_the_cli_talks_to_a_provider_named_by_model_and_loads_no_local_model(
     provider: Setup,
 ) -> None:
+    stop_shared_server()  # started by earlier tests in this process (the next one restarts it)
     runner = CliRunner()
     answered = runner.invoke(cli, ["ask", "-m", provider.wire.model, "Hi"], obj=Services())
     assert answered.exit_code == 0, answered.output

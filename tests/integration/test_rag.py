@@ -106,8 +106,10 @@ def test_only_the_first_256_tokens_count_and_huge_texts_are_cut_before_tokenizin
     model = load_model()
     long = " ".join(f"word{n}" for n in range(400))
     assert len(model.token_ids(long)) == MAX_TOKENS
+    assert model.token_ids(long + " and a different ending") == model.token_ids(long)
     cut, longer = model.encode([long, long + " and a different ending"])
-    assert np.abs(cut - longer).max() == 0.0
+    # Equal inputs; rows of one batch may differ in the last float bits (BLAS blocking).
+    assert np.abs(cut - longer).max() < 1e-6
     seen: list[int] = []
 
     class Recording:
