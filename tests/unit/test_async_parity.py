@@ -7,12 +7,13 @@ Each test takes a `driver`: `SyncDriver` calls say/stream, `AsyncDriver` calls a
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import pytest
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent import Chatbot
@@ -37,6 +38,8 @@ class Driver(Protocol):
     def concurrently(self, bots: list[Chatbot], text: Callable[[int], str]) -> list[str]: ...
 
     def continuation(self, bot: Chatbot) -> str: ...
+
+    def transcript(self, bot: Chatbot) -> list[BaseMessage]: ...
 
 
 class SyncDriver:
@@ -77,6 +80,9 @@ class SyncDriver:
     def continuation(self, bot: Chatbot) -> str:
         return bot.continue_reply()
 
+    def transcript(self, bot: Chatbot) -> list[BaseMessage]:
+        return bot.transcript()
+
 
 class AsyncDriver:
     """asay / astream / tasks on one event loop."""
@@ -114,6 +120,9 @@ class AsyncDriver:
             return "".join([piece async for piece in bot.astream_continue()])
 
         return asyncio.run(run())
+
+    def transcript(self, bot: Chatbot) -> list[BaseMessage]:
+        return asyncio.run(bot.atranscript())
 
 
 def resume(bot: Chatbot) -> None:
@@ -272,7 +281,7 @@ def test_evictions_are_reported_and_kept_in_the_transcript(driver: Driver, make_
     # evicting; turn 3's report says the model's window lost it. Same for turn 4.
     assert [r.evicted for r in reports if r is not None] == [0, 0, 1, 1]
     assert reports[-1] is not None and reports[-1].archived == 4
-    assert [m.text for m in bot.transcript() if m.type == "human"] == [
+    assert [m.text for m in driver.transcript(bot) if m.type == "human"] == [
         f"message {n}" for n in range(4)
     ]
 
@@ -304,3 +313,24 @@ def test_a_busy_thread_is_a_clear_error(driver: Driver, make_bot: Any) -> None:
     with bot.memory.thread_lock(bot.thread_id), pytest.raises(ThreadBusyError):
         driver.say(bot, "hello?")
     assert bot.history()[1:] == []
+
+
+# Each public async method of the Chatbot, and the sync method the drivers pair it with.
+TWINS = {
+    "asay": "say",
+    "astream": "stream",
+    "astream_continue": "stream_continue",
+    "atranscript": "transcript",
+}
+
+
+def test_every_async_method_of_the_chatbot_is_driven_here() -> None:
+    found = {
+        name
+        for name, member in inspect.getmembers(Chatbot)
+        if not name.startswith("_")
+        and (inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member))
+    }
+    assert found == set(TWINS)  # a new async method needs its twin and a driver here
+    driven = inspect.getsource(AsyncDriver)
+    assert all(f"bot.{name}(" in driven and hasattr(Chatbot, TWINS[name]) for name in TWINS)
