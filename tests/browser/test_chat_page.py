@@ -393,6 +393,34 @@ def test_sign_in_refused_tokens_and_sign_out(browser: Browser, web_server: WebSe
     context.close()
 
 
+def test_a_token_refused_mid_session_asks_for_it_again_and_keeps_the_message(
+    page: Page, user: str
+) -> None:
+    say_and_wait(page, "before the token expired")
+    # From here on every request carries an expired token: the real server refuses it.
+    expired = f"Bearer {expired_jwt(user)}"
+    page.route(
+        "**/*",
+        lambda route: route.continue_(headers={**route.request.headers, "authorization": expired}),
+    )
+    send(page, "written after it expired")
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#signin-reason")).to_contain_text("expired")
+    page.unroute("**/*")
+
+    page.fill("#token", token_for(user))
+    page.press("#token", "Enter")
+    expect(page.locator("#signin")).to_be_hidden()
+    expect(page.locator("#message")).to_have_value("written after it expired")
+    expect(page.locator("#messages")).to_contain_text("before the token expired")
+    page.press("#message", "Enter")
+    replies_done(page, 2)
+    (_, asked), (_, answer) = shown_messages(page)[-2:]
+    assert asked == "written after it expired"
+    # The model heard each message once: the refused attempt stored nothing.
+    assert answer.endswith("heard: before the token expired | written after it expired")
+
+
 def test_two_users_never_see_each_others_threads(
     browser: Browser, web_server: WebServer, page: Page, user: str
 ) -> None:

@@ -630,6 +630,12 @@ async function startRun({ input, from, keep, text }) {
   try {
     await consume(run, app.api.streamRun(threadId, payload, run.controller.signal));
   } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      // The token was refused (the sign-in dialog is up) and nothing was stored: keep the
+      // text for after signing in again.
+      if (text !== null && !$("message").value) $("message").value = text;
+      return;
+    }
     if (run.detached || generation !== app.generation) return;
     if (run.stopping) return settle(run); // Stop aborted the stream on purpose
     if (error instanceof ApiError && error.status === 409) {
@@ -641,7 +647,6 @@ async function startRun({ input, from, keep, text }) {
       await joinActiveRun(threadId, describeError(error));
       return;
     }
-    if (error instanceof ApiError && error.status === 401) return;
     run.error = error;
     (userItem || run.item).append(errorBox(describeError(error), () => retrySame({ input, from, keep, text, userItem, run })));
     run.item.remove();
