@@ -79,7 +79,10 @@ def test_list_set_forget_clear() -> None:
     assert missing.exit_code == 1 and "Nothing remembered on 'shoe size'" in missing.output
 
     kept = run(["--user", "priya", "memory", "clear"], input="n\n")
-    assert kept.exit_code != 0 and remembered("priya") == ["diet: vegetarian"]
+    assert kept.exit_code == 1 and "nothing was forgotten" in kept.output
+    unanswered = run(["--user", "priya", "memory", "clear"], input="")  # a script, no input
+    assert unanswered.exit_code == 1 and "nothing was forgotten" in unanswered.output
+    assert remembered("priya") == ["diet: vegetarian"]
     cleared = run(["--user", "priya", "memory", "clear", "--yes"])
     assert cleared.exit_code == 0 and "Forgot 1 fact" in cleared.output
     assert remembered("priya") == []

@@ -95,6 +95,14 @@ def memory_forget(services: Services, topic: str) -> None:
     Terminal().note(f"Forgot {topic}")
 
 
+def confirmed(question: str) -> bool:
+    """Ask yes/no; no answer at all (end of input, as in a script) counts as no."""
+    try:
+        return click.confirm(question, default=False)
+    except click.Abort:
+        return False
+
+
 @memory.command("clear")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
@@ -102,8 +110,8 @@ def memory_clear(services: Services, yes: bool) -> None:
     """Forget all the bot remembers about you (deleted from the database)."""
     with user_errors():
         facts_of = services.user_memory()
-    if not yes:
-        click.confirm(f"Forget everything remembered about {facts_of.user_id}?", abort=True)
+    if not yes and not confirmed(f"Forget everything remembered about {facts_of.user_id}?"):
+        raise click.ClickException("Not confirmed: nothing was forgotten (--yes skips asking).")
     with user_errors():
         count = facts_of.clear()
     Terminal().note(f"Forgot {count} fact{'s' if count != 1 else ''}")
