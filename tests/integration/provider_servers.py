@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -130,6 +130,22 @@ class ProtocolHandler(BaseHTTPRequestHandler):
         """Close the connection in the middle of the body (no terminating chunk)."""
         self.close_connection = True
 
+    def broke_off(self, number: int, answer: str, send_error: Callable[[], None]) -> bool:
+        """Before piece `number`: hold, or end a started stream early as scripted.
+
+        "drop" hangs up and "stream-error" sends the provider's error event (`send_error`),
+        both at the third piece; True when the stream ended here.
+        """
+        self.hold(number, answer)
+        if number != 2 or answer not in ("drop", "stream-error"):
+            return False
+        if answer == "drop":
+            self.hang_up()
+            return True
+        send_error()
+        self.end_stream()
+        return True
+
 
 def pieces_for(answer: str, last_is_tool_result: bool, tool_result: str) -> list[str]:
     """The text pieces of a scripted reply."""
@@ -209,13 +225,11 @@ class AnthropicHandler(ProtocolHandler):
                    {"type": "content_block_start", "index": 0, "content_block": block})  # fmt: skip
         self.event("ping", {"type": "ping"})
         for number, piece in enumerate(pieces):
-            self.hold(number, answer)
-            if number == 2 and answer == "drop":
-                self.hang_up()
-                return
-            if number == 2 and answer == "stream-error":
-                self.event("error", anthropic_error("overloaded_error", "Overloaded"))
-                self.end_stream()
+            if self.broke_off(
+                number,
+                answer,
+                lambda: self.event("error", anthropic_error("overloaded_error", "Overloaded")),
+            ):
                 return
             delta = {"type": "text_delta", "text": piece}
             self.event("content_block_delta", {"type": "content_block_delta", "index": 0,
@@ -262,13 +276,11 @@ class OllamaHandler(ProtocolHandler):
             raise AssertionError("ChatOllama always streams")
         self.start_stream("application/x-ndjson")
         for number, piece in enumerate(pieces):
-            self.hold(number, answer)
-            if number == 2 and answer == "drop":
-                self.hang_up()
-                return
-            if number == 2 and answer == "stream-error":
-                self.line({"error": "an error was encountered while running the model"})
-                self.end_stream()
+            if self.broke_off(
+                number,
+                answer,
+                lambda: self.line({"error": "an error was encountered while running the model"}),
+            ):
                 return
             self.line(self.part({"role": "assistant", "content": piece}, done=False))
         message: dict[str, Any] = {"role": "assistant", "content": ""}
@@ -331,13 +343,11 @@ class GeminiHandler(ProtocolHandler):
             return
         self.start_stream("text/event-stream")
         for number, piece in enumerate(pieces):
-            self.hold(number, answer)
-            if number == 2 and answer == "drop":
-                self.hang_up()
-                return
-            if number == 2 and answer == "stream-error":
-                self.data(gemini_error(500, "INTERNAL", "An internal error has occurred."))
-                self.end_stream()
+            if self.broke_off(
+                number,
+                answer,
+                lambda: self.data(gemini_error(500, "INTERNAL", "An internal error has occurred.")),
+            ):
                 return
             self.data(self.response([{"text": piece}], None))
         if calls_tool:
@@ -404,13 +414,7 @@ class OpenAIHandler(ProtocolHandler):
                 part = {"index": 0, "function": {"arguments": arguments[start : start + 5]}}
                 self.data(self.chunk(body, {"tool_calls": [part]}))
         for number, piece in enumerate(pieces):
-            self.hold(number, answer)
-            if number == 2 and answer == "drop":
-                self.hang_up()
-                return
-            if number == 2 and answer == "stream-error":
-                self.data(self.errors["500"][1])
-                self.end_stream()
+            if self.broke_off(number, answer, lambda: self.data(self.errors["500"][1])):
                 return
             self.data(self.chunk(body, {"content": piece}))
         self.data(self.chunk(body, {}, finish))
