@@ -8,6 +8,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, NoReturn
@@ -385,6 +386,7 @@ class Chatbot:
         )
         self._durability: Durability = durability
         self._after: threading.Thread | None = None  # the last turn's after-reply work
+        self._after_done: Future[None] | None = None  # set when that work has ended
         if persona is not None or persona_vars:
             self.switch_persona(persona or self.persona, persona_vars)
 
@@ -527,6 +529,7 @@ class Chatbot:
 
     async def astream_continue(self) -> AsyncIterator[str]:
         """Async `stream_continue`."""
+        await self._await_after_reply()
         await asyncio.to_thread(self._require_continuable)
         async for piece in self.astream(CONTINUE_PROMPT):
             yield piece
@@ -553,7 +556,7 @@ class Chatbot:
     async def astream(self, text: str) -> AsyncIterator[str]:
         """Async `stream`, with the same rules (stop(), early close, rollback, last_turn)."""
         turn = self._begin(text)
-        await asyncio.to_thread(self.wait)
+        await self._await_after_reply()
         async with self.memory.athread_lock(self.thread_id):
             record = await asyncio.to_thread(
                 threads.begin_turn, self.memory, self.thread_id, text, self._persona
@@ -621,15 +624,16 @@ class Chatbot:
         snapshot = self.graph.get_state(self.config)
         if not set(snapshot.next) & set(POST_REPLY_NODES):
             return
-        context = self.context()
+        context, done = self.context(), Future[None]()
         self._after = threading.Thread(
-            target=self._after_reply, args=(context,), name="agent-after-reply", daemon=False
+            target=self._after_reply, args=(context, done), name="agent-after-reply", daemon=False
         )
+        self._after_done = done
         AFTER_REPLY.add(self._after)
         self.memory.working.add(self._after)
         self._after.start()
 
-    def _after_reply(self, context: Context) -> None:
+    def _after_reply(self, context: Context, done: Future[None]) -> None:
         """Finish the interrupted run: fold evicted messages into the summary, learn facts."""
         try:
             with self.memory.thread_lock(self.thread_id):
@@ -647,6 +651,8 @@ class Chatbot:
                 self.thread_id,
                 exc_info=True,
             )
+        finally:
+            done.set_result(None)
 
     def wait(self) -> None:
         """Wait until the last turn's after-reply work (summary, learning facts) is done.
@@ -657,6 +663,21 @@ class Chatbot:
         after, self._after = self._after, None
         if after is not None and after is not threading.current_thread():
             after.join()
+
+    async def _await_after_reply(self) -> None:
+        """Async `wait`, holding no worker thread meanwhile.
+
+        Joining in the event loop's executor would take a worker for as long as the work runs;
+        with every worker so taken, a turn that holds the lock that work waits for could not get
+        one to finish and release it (a deadlock under load: SQLite lock files are shared by
+        several threads).
+        """
+        after, done = self._after, self._after_done
+        if after is None or done is None or after is threading.current_thread():
+            return
+        await asyncio.wrap_future(done)
+        if self._after is after:
+            self._after = None
 
     # --- keeping the history valid (sync; the async driver runs them in a worker thread) ---
 
@@ -707,6 +728,7 @@ class Chatbot:
 
     async def atranscript(self) -> list[BaseMessage]:
         """Async `transcript` (the same reads, in a worker thread)."""
+        await self._await_after_reply()
         return await asyncio.to_thread(self.transcript)
 
     def export(self, format: Literal["json", "markdown"] = "json") -> str:
@@ -745,4 +767,5 @@ class Chatbot:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        await self._await_after_reply()
         await asyncio.to_thread(self.close)

@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import pytest
@@ -21,7 +22,7 @@ from agent.chatbot import CONTINUE_PROMPT
 from agent.errors import EmptyMessageError, MessageTooLargeError, NothingToContinueError
 from agent.memory import list_threads
 from agent.memory.errors import DatabaseWriteError, ReplyNotSavedError, ThreadBusyError
-from tests.fakes import PAUSE_LIMIT, FakeChat
+from tests.fakes import PAUSE_LIMIT, FakeChat, role_of, with_memory_jobs
 
 LONG = "word " * 200  # ~250 chunks of 4 characters
 
@@ -334,3 +335,29 @@ def test_every_async_method_of_the_chatbot_is_driven_here() -> None:
     assert found == set(TWINS)  # a new async method needs its twin and a driver here
     driven = inspect.getsource(AsyncDriver)
     assert all(f"bot.{name}(" in driven and hasattr(Chatbot, TWINS[name]) for name in TWINS)
+
+
+def test_waiting_for_after_reply_work_holds_no_worker_thread() -> None:
+    # With every executor worker taken by a blocking wait, the after-reply work could never
+    # finish if it needed one (found under load: a turn holding a shared SQLite lock file
+    # needed a worker to release it). Here the summarizer waits for a job only a worker runs.
+    gate = threading.Event()
+
+    def reply(messages: Any) -> str:
+        if role_of(messages) == "summarize":
+            gate.wait(timeout=60)  # until a worker thread opens it
+        return with_memory_jobs()(messages)
+
+    bot = Chatbot(chat_model=FakeChat(reply=reply), checkpointer=InMemorySaver(), max_turns=1)
+
+    async def main() -> str:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=1))
+        await bot.asay("one")
+        await bot.asay("two")  # evicts "one": its summary waits for the gate, after the reply
+        third = asyncio.create_task(bot.asay("three"))
+        await asyncio.sleep(0)  # the third turn now waits for that summary
+        await asyncio.wait_for(asyncio.to_thread(gate.set), timeout=30)
+        return await third
+
+    assert asyncio.run(main()) == "You said: three"
+    assert "one" in bot.summary()
