@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -26,6 +26,7 @@ from langgraph.store.base import GetOp, Item
 from agent.context import Context
 from agent.memory.longterm import Fact, UserMemory, fact_from_item, parse_facts
 from agent.models.backend import Backend
+from agent.models.replies import hit_length_limit
 from agent.state import Recalled, State
 from agent.window import TokenCounter
 
@@ -185,12 +186,6 @@ def quiet(model: Any) -> Any:
     return model.with_config(tags=[TAG_NOSTREAM])
 
 
-def was_cut(reply: BaseMessage) -> bool:
-    """Whether the length limit cut the reply off."""
-    metadata: Mapping[str, Any] = reply.response_metadata
-    return bool(metadata.get("cut")) or metadata.get("finish_reason") == "length"
-
-
 def make_remember(
     backend: Backend, embeddings: Embeddings | None = None
 ) -> Callable[..., dict[str, Any]]:
@@ -209,7 +204,9 @@ def make_remember(
             known = memory.search(text, KNOWN_FACTS)
             model = backend.for_run(context).chat_model(quick)
             reply = quiet(model).invoke(extraction_prompt(known, text), config)
-            for topic, fact in parse_facts(str(reply.text), cut=was_cut(reply)):
+            for topic, fact in parse_facts(
+                str(reply.text), cut=hit_length_limit(reply.response_metadata)
+            ):
                 memory.put(topic, fact, source=thread_of(runtime, config))
         except Exception:  # the turn is done and saved: losing one message's facts is the worst
             log.warning("Learning facts from the latest message failed.", exc_info=True)

@@ -32,6 +32,7 @@ from agent.errors import MessageTooLargeError
 from agent.memory.archive import StoreArchive
 from agent.memory.longterm import UserMemory
 from agent.models.backend import Backend
+from agent.models.replies import hit_length_limit
 from agent.personas import get_persona
 from agent.recall import memory_block, memory_budget, memory_on, quiet, recall_facts, topic_of
 from agent.state import State
@@ -187,9 +188,7 @@ def condense_prompt(summary: str, max_tokens: int) -> list[BaseMessage]:
 def _ask(model: BaseChatModel, prompt: list[BaseMessage], config: RunnableConfig | None) -> str:
     """One summarizer call: the reply's text without a sentence the length limit cut off."""
     reply = model.invoke(prompt, config)
-    metadata = reply.response_metadata
-    cut = bool(metadata.get("cut")) or metadata.get("finish_reason") == "length"
-    return complete_sentences(str(reply.text), cut=cut)
+    return complete_sentences(str(reply.text), cut=hit_length_limit(reply.response_metadata))
 
 
 def fold(

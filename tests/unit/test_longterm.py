@@ -26,6 +26,7 @@ from agent.memory.longterm import (
     topic_key,
 )
 from agent.memory.namespaces import label
+from agent.models.replies import LENGTH_STOPS
 from agent.recall import MEMORY_HEADER, memory_block, select, user_of
 from agent.summary import text_tokens
 from tests.fakes import FakeChat, chat_calls, role_of, with_memory_jobs
@@ -227,6 +228,18 @@ def test_without_a_user_nothing_is_learned_and_no_extra_call_is_made() -> None:
     bot.wait()
     assert [role_of(call) for call in model.calls] == ["chat"]
     assert store.search(("users",)) == []
+
+
+@pytest.mark.parametrize("stop", LENGTH_STOPS, ids=[f"{k}={v}" for k, v in LENGTH_STOPS])
+def test_facts_cut_by_any_providers_length_limit_lose_their_unfinished_line(
+    stop: tuple[str, str],
+) -> None:
+    def reply(messages: Sequence[BaseMessage]) -> str:
+        return "name: Priya\njob: nur" if role_of(messages) == "extract" else "Hello."
+
+    store, model = InMemoryStore(), FakeChat(reply=reply, finish=dict([stop]))
+    say_and_wait(bot_for("priya", store, model), "Hi, I'm Priya, a nurse.")
+    assert [f.line for f in UserMemory(store, "priya", None).facts()] == ["name: Priya"]
 
 
 def test_long_term_memory_off_is_respected() -> None:

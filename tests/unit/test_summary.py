@@ -17,6 +17,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent import Chatbot, build_graph
+from agent.models.replies import LENGTH_STOPS
 from agent.summary import (
     SUMMARY_HEADER,
     complete_sentences,
@@ -163,6 +164,16 @@ def test_fold_keeps_whole_sentences_when_condensing_is_not_enough() -> None:
     folded = fold(model, "", history(1), max_tokens=30, count=count_tokens_approximately)
     assert folded.startswith("Fact number 0 is about the user.") and folded.endswith(".")
     assert text_tokens(folded, count_tokens_approximately) <= 30
+
+
+@pytest.mark.parametrize("stop", LENGTH_STOPS, ids=[f"{k}={v}" for k, v in LENGTH_STOPS])
+def test_a_summary_cut_by_any_providers_length_limit_loses_its_unfinished_sentence(
+    stop: tuple[str, str],
+) -> None:
+    key, value = stop
+    model = FakeChat(reply=lambda _: "Priya is a nurse. She lives in", finish={key: value})
+    folded = fold(model, "", history(1), max_tokens=30, count=count_tokens_approximately)
+    assert folded == "Priya is a nurse."
 
 
 def test_fold_refuses_an_empty_summary() -> None:
